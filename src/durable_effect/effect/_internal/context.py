@@ -1,0 +1,71 @@
+"""Service tags and the per-fiber context that carries services and fiber-local values."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Generic, TypeVar
+
+Id = TypeVar("Id")
+S = TypeVar("S")
+
+
+class Tag(Generic[Id, S]):
+    """A service tag: subclass it as ``class Accounts(Tag["Accounts", AccountsService]): ...``.
+
+    The subclass itself is the requirement type that appears in an effect's ``R``; ``S`` is the type of
+    the service value. A tag with a ``default()`` is satisfied even when nothing provides it.
+    """
+
+    key: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.key = f"{cls.__module__}.{cls.__qualname__}"
+
+    def __init__(self) -> None:
+        raise TypeError(f"{type(self).__name__} is a service tag: use the class itself, do not instantiate it")
+
+    @classmethod
+    def default(cls) -> Any:
+        """The service used when none is provided; tags without a default raise ``LookupError``."""
+        raise LookupError(cls.__name__)
+
+
+class MissingServiceError(LookupError):
+    """A service was required at run time but never provided (a defect: the type checker should stop it)."""
+
+    def __init__(self, tag: type[Tag[Any, Any]]) -> None:
+        super().__init__(
+            f"service {tag.__name__} is not provided: add .provide_service({tag.__name__}, impl) "
+            f"or .provide(layer) before running the effect"
+        )
+        self.tag = tag
+
+
+# Fiber-local values live in the same context dict as services, under private keys.
+class FiberRef:
+    """A private context key for a fiber-local value (log annotations, spans, minimum log level, scope)."""
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, name: str, default: Any) -> None:
+        self.name = name
+        self.default = default
+
+    def __repr__(self) -> str:
+        return f"FiberRef({self.name})"
+
+
+Context = dict[object, Any]
+"""Services by tag class and fiber-local values by :class:`FiberRef`; never mutated once shared."""
+
+
+def lookup_service(ctx: Context, tag: type[Tag[Any, Any]]) -> Any:
+    try:
+        return ctx[tag]
+    except KeyError:
+        pass
+    try:
+        service = tag.default()
+    except LookupError:
+        raise MissingServiceError(tag) from None
+    return service

@@ -1,0 +1,122 @@
+"""Layers: recipes that build services (possibly with resources) to provide to an effect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, Never, TypeVar, overload
+
+from .context import Context, Tag
+from .core import Effect, OnExit, Provide, Succeed, Suspend
+from .scope import Scope, ScopeService
+
+ROut = TypeVar("ROut", covariant=True)
+E = TypeVar("E", covariant=True)
+RIn = TypeVar("RIn", covariant=True)
+I = TypeVar("I")  # noqa: E741
+S = TypeVar("S")
+E2 = TypeVar("E2")
+R2 = TypeVar("R2")
+O1 = TypeVar("O1")
+O2 = TypeVar("O2")
+O3 = TypeVar("O3")
+O4 = TypeVar("O4")
+E1 = TypeVar("E1")
+E3 = TypeVar("E3")
+E4 = TypeVar("E4")
+I1 = TypeVar("I1")
+I2 = TypeVar("I2")
+I3 = TypeVar("I3")
+I4 = TypeVar("I4")
+B = TypeVar("B")
+
+Services = dict[object, Any]
+
+
+class Layer(Generic[ROut, E, RIn]):
+    """Builds the services ``ROut``, may fail with ``E``, needs ``RIn``.
+
+    A layer is built once per ``provide`` and its resources are released when the provided effect ends.
+    """
+
+    __slots__ = ("_build",)
+
+    def __init__(self, build: Callable[[ScopeService], Effect[Services, Any, Any]]) -> None:
+        self._build = build
+
+    @staticmethod
+    def succeed(tag: type[Tag[I, S]], service: S) -> Layer[I, Never, Never]:
+        """A layer holding an already-built service."""
+        return Layer(lambda _scope: Succeed({tag: service}))
+
+    @staticmethod
+    def effect(tag: type[Tag[I, S]], effect: Effect[S, E2, R2]) -> Layer[I, E2, R2]:
+        """A layer whose service is the value of ``effect`` (run once per ``provide``)."""
+        return Layer(lambda _scope: effect.map(lambda service: {tag: service}))
+
+    @staticmethod
+    def scoped(tag: type[Tag[I, S]], effect: Effect[S, E2, R2]) -> Layer[I, E2, R2]:
+        """Like :meth:`effect`, but ``acquire_release`` inside registers with the layer's scope."""
+
+        def build(scope: ScopeService) -> Effect[Services, Any, Any]:
+            built = effect.map(lambda service: {tag: service})
+            return Provide(built, lambda ctx: {**ctx, Scope: scope})
+
+        return Layer(build)
+
+    @overload
+    @staticmethod
+    def merge(l1: Layer[O1, E1, I1], l2: Layer[O2, E2, I2], /) -> Layer[O1 | O2, E1 | E2, I1 | I2]: ...
+    @overload
+    @staticmethod
+    def merge(
+        l1: Layer[O1, E1, I1], l2: Layer[O2, E2, I2], l3: Layer[O3, E3, I3], /
+    ) -> Layer[O1 | O2 | O3, E1 | E2 | E3, I1 | I2 | I3]: ...
+    @overload
+    @staticmethod
+    def merge(
+        l1: Layer[O1, E1, I1], l2: Layer[O2, E2, I2], l3: Layer[O3, E3, I3], l4: Layer[O4, E4, I4], /
+    ) -> Layer[O1 | O2 | O3 | O4, E1 | E2 | E3 | E4, I1 | I2 | I3 | I4]: ...
+    @staticmethod
+    def merge(*layers: Layer[Any, Any, Any]) -> Layer[Any, Any, Any]:
+        """One layer providing the services of all of them (built in order)."""
+
+        def build(scope: ScopeService) -> Effect[Services, Any, Any]:
+            def body() -> Any:
+                services: Services = {}
+                for layer in layers:
+                    services.update((yield from layer._build(scope)))
+                return services
+
+            return Effect.gen(body)
+
+        return Layer(build)
+
+    def provide(self, other: Layer[O1, E2, R2]) -> Layer[ROut, E | E2, RIn | R2]:
+        """Feed ``other``'s services into this layer's requirements (only this layer's services come out)."""
+
+        def build(scope: ScopeService) -> Effect[Services, Any, Any]:
+            def with_inputs(inputs: Services) -> Effect[Services, Any, Any]:
+                return Provide(self._build(scope), lambda ctx: {**ctx, **inputs})
+
+            return other._build(scope).flat_map(with_inputs)
+
+        return Layer(build)
+
+    def build(self, scope: ScopeService) -> Effect[Services, E, RIn]:
+        """The effect that builds this layer's services into ``scope``."""
+        return self._build(scope)
+
+
+def provide_layer(effect: Effect[B, E2, R2], layer: Layer[Any, Any, Any]) -> Effect[B, Any, Any]:
+    def run() -> Effect[B, Any, Any]:
+        scope = ScopeService()
+
+        def with_services(services: Services) -> Effect[B, Any, Any]:
+            def extend(ctx: Context) -> Context:
+                return {**ctx, **services}
+
+            return Provide(effect, extend)
+
+        return OnExit(layer.build(scope).flat_map(with_services), scope.close)
+
+    return Suspend(run)

@@ -1,0 +1,273 @@
+"""Schedules: pure recurrence policies that ``retry``/``repeat`` (and the jobs engine) step through.
+
+A schedule is a state machine: ``step(now_ms, input, state, random)`` returns the next state, an output and
+the delay in milliseconds before the next recurrence, or ``None`` when the schedule is done. It never sleeps
+itself; ``retry``/``repeat`` sleep through the ``Clock`` service, so a ``TestClock`` drives them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from returns.result import Success
+
+from .clock import Clock
+from .core import Effect, Failure, GenOp, ServiceOp
+from .duration import Duration, DurationInput, to_millis
+from .random import Random, RandomService
+
+Out = TypeVar("Out", covariant=True)
+In = TypeVar("In", contravariant=True)
+O2 = TypeVar("O2")
+I2 = TypeVar("I2")
+B = TypeVar("B")
+E2 = TypeVar("E2")
+R2 = TypeVar("R2")
+
+Step = tuple[Any, Any, float | None]
+"""``(next_state, output, delay_ms or None when done)``."""
+
+
+class Schedule(Generic[Out, In]):
+    """A recurrence policy consuming ``In`` (errors for ``retry``, values for ``repeat``) and producing ``Out``."""
+
+    __slots__ = ("_initial", "_step")
+
+    forever: ClassVar[Schedule[int, object]]
+    """Recur forever without delay; outputs the recurrence count."""
+
+    def __init__(
+        self, initial: Callable[[], Any], step: Callable[[float, Any, Any, RandomService], Step]
+    ) -> None:
+        self._initial = initial
+        self._step = step
+
+    def initial(self) -> Any:
+        return self._initial()
+
+    def step(self, now_ms: float, input: Any, state: Any, random: RandomService) -> Step:
+        return self._step(now_ms, input, state, random)
+
+    # ---------------------------------------------------------------- constructors
+
+    @staticmethod
+    def recurs(times: int) -> Schedule[int, object]:
+        """Recur ``times`` times without delay; outputs the recurrence count."""
+        if times < 0:
+            raise ValueError(f"Schedule.recurs needs a non-negative count, got {times}")
+        return Schedule(lambda: 0, lambda _now, _in, n, _r: (n + 1, n + 1, 0.0 if n < times else None))
+
+    @staticmethod
+    def spaced(duration: DurationInput) -> Schedule[int, object]:
+        """Recur forever, waiting ``duration`` between runs."""
+        ms = to_millis(duration)
+        return Schedule(lambda: 0, lambda _now, _in, n, _r: (n + 1, n + 1, ms))
+
+    @staticmethod
+    def fixed(interval: DurationInput) -> Schedule[int, object]:
+        """Recur on a fixed grid of ``interval`` from the first run; a late run does not pile up missed ones."""
+        ms = to_millis(interval)
+        if ms <= 0:
+            raise ValueError("Schedule.fixed needs a positive interval")
+
+        def step(now: float, _in: object, state: tuple[float | None, int], _r: RandomService) -> Step:
+            start, n = state
+            start = now if start is None else start
+            next_slot = start + (math.floor((now - start) / ms) + 1) * ms
+            return (start, n + 1), n + 1, next_slot - now
+
+        return Schedule(lambda: (None, 0), step)
+
+    @staticmethod
+    def exponential(base: DurationInput, factor: float = 2.0) -> Schedule[Duration, object]:
+        """Wait ``base``, ``base*factor``, ``base*factor**2``, ... forever; outputs the delay."""
+        ms = to_millis(base)
+
+        def step(_now: float, _in: object, n: int, _r: RandomService) -> Step:
+            delay = ms * factor**n
+            return n + 1, Duration(delay), delay
+
+        return Schedule(lambda: 0, step)
+
+    @staticmethod
+    def fibonacci(base: DurationInput) -> Schedule[Duration, object]:
+        """Wait ``base``, ``base``, ``2*base``, ``3*base``, ``5*base``, ... forever; outputs the delay."""
+        ms = to_millis(base)
+
+        def step(_now: float, _in: object, state: tuple[float, float], _r: RandomService) -> Step:
+            a, b = state
+            return (b, a + b), Duration(a), a
+
+        return Schedule(lambda: (ms, ms), step)
+
+    @staticmethod
+    def cron(expression: str, tz: str | None = None) -> Schedule[int, object]:
+        """Recur at the times matching a 5- or 6-field cron expression (6th field: seconds first) in ``tz``.
+
+        DST-correct through the IANA zone database. Outputs the epoch ms of the next run. An invalid
+        expression or zone is a ``ValueError`` here, not later.
+        """
+        next_after = cron_next(expression, tz)
+
+        def step(now: float, _in: object, n: int, _r: RandomService) -> Step:
+            return n + 1, next_after(now), next_after(now) - now
+
+        return Schedule(lambda: 0, step)
+
+    # ---------------------------------------------------------------- combinators
+
+    def jittered(self, min: float = 0.8, max: float = 1.2) -> Schedule[Out, In]:
+        """Multiply each delay by a random factor in ``[min, max)`` from the ``Random`` service."""
+
+        def step(now: float, input: Any, state: Any, rnd: RandomService) -> Step:
+            next_state, out, delay = self._step(now, input, state, rnd)
+            return next_state, out, None if delay is None else delay * rnd.next_between(min, max)
+
+        return Schedule(self._initial, step)
+
+    def intersect(self, other: Schedule[O2, I2]) -> Schedule[tuple[Out, O2], Any]:
+        """Recur while both recur, waiting the longer of the two delays."""
+
+        def step(now: float, input: Any, state: tuple[Any, Any], rnd: RandomService) -> Step:
+            s1, o1, d1 = self._step(now, input, state[0], rnd)
+            s2, o2, d2 = other._step(now, input, state[1], rnd)
+            delay = None if d1 is None or d2 is None else max(d1, d2)
+            return (s1, s2), (o1, o2), delay
+
+        return Schedule(lambda: (self._initial(), other._initial()), step)
+
+    __and__ = intersect
+
+    def union(self, other: Schedule[O2, I2]) -> Schedule[tuple[Out, O2], Any]:
+        """Recur while either recurs, waiting the shorter of the delays."""
+
+        def step(now: float, input: Any, state: tuple[Any, Any], rnd: RandomService) -> Step:
+            s1, o1, d1 = self._step(now, input, state[0], rnd)
+            s2, o2, d2 = other._step(now, input, state[1], rnd)
+            delays = [d for d in (d1, d2) if d is not None]
+            return (s1, s2), (o1, o2), min(delays) if delays else None
+
+        return Schedule(lambda: (self._initial(), other._initial()), step)
+
+    __or__ = union
+
+    def up_to(self, duration: DurationInput) -> Schedule[Out, In]:
+        """Stop recurring once ``duration`` has elapsed since the first step."""
+        limit = to_millis(duration)
+
+        def step(now: float, input: Any, state: tuple[float | None, Any], rnd: RandomService) -> Step:
+            start, inner = state
+            start = now if start is None else start
+            next_inner, out, delay = self._step(now, input, inner, rnd)
+            if delay is None or now - start + delay > limit:
+                return (start, next_inner), out, None
+            return (start, next_inner), out, delay
+
+        return Schedule(lambda: (None, self._initial()), step)
+
+    def while_input(self, predicate: Callable[[In], bool]) -> Schedule[Out, In]:
+        """Stop recurring as soon as an input fails ``predicate``."""
+
+        def step(now: float, input: Any, state: Any, rnd: RandomService) -> Step:
+            next_state, out, delay = self._step(now, input, state, rnd)
+            return next_state, out, delay if predicate(input) else None
+
+        return Schedule(self._initial, step)
+
+    def compose(self, other: Schedule[O2, Out]) -> Schedule[O2, In]:
+        """Feed this schedule's output into ``other``; recur while both do, waiting the longer delay."""
+
+        def step(now: float, input: Any, state: tuple[Any, Any], rnd: RandomService) -> Step:
+            s1, o1, d1 = self._step(now, input, state[0], rnd)
+            s2, o2, d2 = other._step(now, o1, state[1], rnd)
+            return (s1, s2), o2, None if d1 is None or d2 is None else max(d1, d2)
+
+        return Schedule(lambda: (self._initial(), other._initial()), step)
+
+    def map(self, f: Callable[[Out], O2]) -> Schedule[O2, In]:
+        """Transform the outputs."""
+
+        def step(now: float, input: Any, state: Any, rnd: RandomService) -> Step:
+            next_state, out, delay = self._step(now, input, state, rnd)
+            return next_state, f(out), delay
+
+        return Schedule(self._initial, step)
+
+
+Schedule.forever = Schedule(lambda: 0, lambda _now, _in, n, _r: (n + 1, n + 1, 0.0))
+
+
+def cron_next(expression: str, tz: str | None) -> Callable[[float], float]:
+    """Validate a cron expression and zone now; return ``next_after(epoch_ms) -> epoch_ms``."""
+    from croniter import croniter
+
+    try:
+        zone: _dt.tzinfo = ZoneInfo(tz) if tz is not None else _dt.UTC
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"invalid time zone {tz!r} for cron {expression!r}: not an IANA zone name") from exc
+    fields = expression.split()
+    if len(fields) not in (5, 6) or not croniter.is_valid(expression, second_at_beginning=len(fields) == 6):
+        raise ValueError(
+            f"invalid cron expression {expression!r}: expected 5 fields (minute hour day month weekday) "
+            f"or 6 with seconds first"
+        )
+    seconds_first = len(fields) == 6
+
+    def next_after(now_ms: float) -> float:
+        start = _dt.datetime.fromtimestamp(now_ms / 1_000, tz=zone)
+        it = croniter(expression, start, second_at_beginning=seconds_first)
+        nxt: _dt.datetime = it.get_next(_dt.datetime)
+        return nxt.timestamp() * 1_000
+
+    return next_after
+
+
+def retry(effect: Effect[B, E2, R2], schedule: Schedule[Any, Any] | None, times: int | None) -> Effect[B, E2, R2]:
+    if schedule is None and times is None:
+        raise ValueError("retry needs a schedule and/or times=n")
+    policy: Schedule[Any, Any]
+    if schedule is None:
+        policy = Schedule.recurs(times or 0)
+    elif times is not None:
+        policy = schedule.intersect(Schedule.recurs(times))
+    else:
+        policy = schedule
+    return GenOp(_retry_loop, (effect, policy), None)
+
+
+def _retry_loop(effect: Effect[Any, Any, Any], schedule: Schedule[Any, Any]) -> Any:
+    state = schedule.initial()
+    while True:
+        exit_ = yield effect.exit()
+        if isinstance(exit_, Success):
+            return exit_.unwrap()
+        cause = exit_.failure()
+        failures = cause.failures()
+        if not failures or cause.defects() or cause.is_interrupted():
+            return (yield Failure(cause))  # defects are not retried
+        clock = yield ServiceOp(Clock)
+        rnd = yield ServiceOp(Random)
+        state, _out, delay = schedule.step(clock.current_time_millis(), failures[0], state, rnd)
+        if delay is None:
+            return (yield Failure(cause))
+        yield Effect.sleep(delay)
+
+
+def repeat(effect: Effect[B, E2, R2], schedule: Schedule[O2, B]) -> Effect[O2, E2, R2]:
+    return GenOp(_repeat_loop, (effect, schedule), None)
+
+
+def _repeat_loop(effect: Effect[Any, Any, Any], schedule: Schedule[Any, Any]) -> Any:
+    state = schedule.initial()
+    while True:
+        value = yield effect
+        clock = yield ServiceOp(Clock)
+        rnd = yield ServiceOp(Random)
+        state, out, delay = schedule.step(clock.current_time_millis(), value, state, rnd)
+        if delay is None:
+            return out
+        yield Effect.sleep(delay)
