@@ -1,0 +1,1 @@
+"""Offline harness and tests for running Python Durable Objects under the real workerd runtime."""
