@@ -77,8 +77,9 @@ _END_UNINTERRUPTIBLE = _EndUninterruptible()
 def _non_effect(value: object) -> Die:
     return Die(
         NonEffectYieldedError(
-            f"a generator body yielded {value!r} ({type(value).__name__}), not an Effect: "
-            f"use `yield from effect`, not `yield effect` or `yield value`"
+            f"expected an Effect, got {value!r} ({type(value).__name__}): a generator body must "
+            f"`yield from effect` (not `yield value`), and functions given to flat_map, catch_*, match, "
+            f"suspend or on_exit must return an Effect"
         )
     )
 
@@ -118,6 +119,8 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                     gen = cur._factory(*cur._args, **cur._kwargs) if cur._kwargs else cur._factory(*cur._args)
                     cur = gen.send(None)
                     stack.append(gen)
+                    if cur is None:
+                        ok, value = False, _non_effect(None)
                 except StopIteration as stop:
                     ok, value, cur = True, stop.value, None
                 except Exception as exc:
@@ -162,11 +165,15 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
             elif op == OP_SUSPEND:
                 try:
                     cur = cur._thunk()
+                    if cur is None:
+                        ok, value = False, _non_effect(None)
                 except Exception as exc:
                     ok, value, cur = False, Die(exc), None
             elif op == OP_READ_CONTEXT:
                 try:
                     cur = cur._f(ctx)
+                    if cur is None:
+                        ok, value = False, _non_effect(None)
                 except Exception as exc:
                     ok, value, cur = False, Die(exc), None
             elif op == OP_PROVIDE:
@@ -208,9 +215,10 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                     stack.pop()
                     value, cur = stop.value, None
                 except AttributeError as exc:
-                    # Either the body yielded a non-effect or its own code raised; the failure is delivered
-                    # to this frame next, which closes the generator (running its ``finally`` blocks).
-                    bad = cur is not None and not hasattr(cur, "_op")
+                    # Either the body yielded a non-effect (``cur._op`` failed, ``None`` included) or its own
+                    # code raised; the failure is delivered to this frame next, which closes the generator
+                    # (running its ``finally`` blocks).
+                    bad = exc.name == "_op" and exc.obj is cur
                     ok, value, cur = False, (_non_effect(cur) if bad else Die(exc)), None
                 except Exception as exc:
                     ok, value, cur = False, Die(exc), None
@@ -226,21 +234,30 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
         if cls is _RestoreContext:
             ctx = frame.ctx
             continue
-        if cls is _AfterFinalizer:
+        if cls is _AfterFinalizer or cls is _EndUninterruptible:
             shield -= 1
-            if ok:
-                ok, value = frame.ok, frame.value
-            elif not frame.ok:
-                value = Sequential(frame.value, value)
-            continue
-        if cls is _EndUninterruptible:
-            shield -= 1
+            if cls is _AfterFinalizer:
+                if ok:
+                    ok, value = frame.ok, frame.value
+                elif not frame.ok:
+                    value = Sequential(frame.value, value)
+            if not shield and cancel_exc is not None and cancelled is None:
+                # Leaving a shielded region: a cancellation that arrived meanwhile was held back; deliver it now
+                # rather than letting the rest of the effect run on as if nothing happened.
+                try:
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                except cancel_exc as exc:
+                    cancelled = exc
+                    shield += 1
+                    ok, value = False, (Interrupt() if ok else Sequential(value, Interrupt()))
             continue
         op = frame._op
         if op == OP_FLAT_MAP:
             if ok:
                 try:
                     cur = frame._f(value)
+                    if cur is None:
+                        ok, value = False, _non_effect(None)
                 except Exception as exc:
                     ok, value = False, Die(exc)
         elif op == OP_MAP:
@@ -254,11 +271,15 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                 if frame._on_success is not None:
                     try:
                         cur = frame._on_success(value)
+                        if cur is None:
+                            ok, value = False, _non_effect(None)
                     except Exception as exc:
                         ok, value = False, Die(exc)
             elif cancelled is None:
                 try:
                     cur = frame._on_failure(value)
+                    if cur is None:
+                        value = Sequential(value, _non_effect(None))
                 except Exception as exc:
                     value = Sequential(value, Die(exc))
         elif op == OP_ON_EXIT:
@@ -267,6 +288,8 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
             shield += 1
             try:
                 cur = frame._finalizer(exit_value)
+                if cur is None:
+                    ok, value = False, _non_effect(None)
             except Exception as exc:
                 ok, value = False, Die(exc)
     if cancelled is not None:
