@@ -465,7 +465,7 @@ class Effect(  # type: ignore[type-var]
 
         def on_failure(cause: Cause[Any]) -> Effect[Any, Any, Any]:
             failures = cause.failures()
-            if failures and not cause.is_interrupted():
+            if failures and _recoverable(cause):
                 for matches, handler in matchers:
                     if matches(failures[0]):
                         return handler(failures[0])
@@ -624,6 +624,12 @@ def _succeed_with(f: Callable[[Any], Any]) -> Callable[[Any], Effect[Any, Any, A
     return lambda a: Succeed(f(a))
 
 
+def _recoverable(cause: Cause[Any]) -> bool:
+    """A composite cause is recovered from only when it holds no defect and no interruption (as in Effect-TS):
+    handling its expected error must not hide a defect next to it."""
+    return not cause.defects() and not cause.is_interrupted()
+
+
 def _recover_first_failure(
     handler: Callable[[Any], Effect[Any, Any, Any]], matches: Callable[[Any], bool]
 ) -> Callable[[Cause[Any]], Effect[Any, Any, Any]]:
@@ -635,7 +641,7 @@ def _recover_first_failure(
                 return handler(cause.error)
             return Failure(cause)
         failures = cause.failures()
-        if failures and not cause.is_interrupted() and matches(failures[0]):
+        if failures and _recoverable(cause) and matches(failures[0]):
             return handler(failures[0])
         return Failure(cause)
 
