@@ -1,5 +1,6 @@
-"""Test helpers: a virtual clock now; the jobs harness joins it with the jobs engine."""
+"""Test helpers: ``TestClock`` for effects, ``JobsHarness`` (and the ``jobs_harness`` fixture) for jobs."""
 
 from ..effect._internal.test_clock import TestClock
+from ._harness import JobsHarness
 
-__all__ = ["TestClock"]
+__all__ = ["JobsHarness", "TestClock"]

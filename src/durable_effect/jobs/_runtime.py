@@ -1,0 +1,142 @@
+"""The actor runtime: routes calls and alarms to instances, one at a time per instance.
+
+For every call: take the instance's lock, read its record (one read), run the engine, commit the outcome's
+record and alarm (one atomic write), then hand the call's events to the tracker. Locks exist only while an
+instance has calls in flight, so memory does not grow with the number of idle instances.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import anyio
+from returns.result import Success
+
+from ..effect import Clock, ClockService, Effect, Random, RandomService, TaggedError
+from ._engine import Engine, Outcome, Record
+from ._errors import ExecutionError, SchedulerError, StorageError
+from ._protocol import Request, err, ok
+from ._telemetry import Event, Tracker
+
+_log = logging.getLogger("durable_effect.jobs")
+
+
+class InstanceStore(Protocol):
+    """Where instance records and their alarms live: memory, a SQLite file, a Durable Object's storage.
+
+    ``save`` must commit the record (``None`` deletes it) and, when ``alarm_changed``, the alarm (``None``
+    cancels it) atomically. Failures raise :class:`StorageError` or :class:`SchedulerError` (anything else
+    is reported as a ``StorageError``).
+    """
+
+    async def load(self, instance_id: str) -> Record | None: ...
+
+    async def save(self, instance_id: str, record: Record | None, alarm: int | None, alarm_changed: bool) -> None: ...
+
+
+class _InstanceLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = anyio.Lock()
+        self.users = 0
+
+
+def parse_instance_name(instance_id: str) -> tuple[str, str, str]:
+    job_type, job_name, id = instance_id.split(":", 2)
+    return job_type, job_name, id
+
+
+class JobsRuntime:
+    """Serves calls and alarms for every instance of one registry over one :class:`InstanceStore`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: InstanceStore,
+        *,
+        clock: ClockService,
+        random: RandomService,
+        tracker: Tracker,
+        on_events: Callable[[list[Event]], None] | None = None,
+        deliver_inline: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.clock = clock
+        self.random = random
+        self.tracker = tracker
+        self._on_events = on_events
+        self._deliver_inline = deliver_inline
+        self._locks: dict[str, _InstanceLock] = {}
+
+    async def call(self, request: Request) -> dict[str, Any]:
+        """Serve a client request; returns the wire response (errors as data)."""
+        outcome = await self._serialized(request)
+        return err(outcome.error) if outcome.error is not None else ok(outcome.value)
+
+    async def alarm(self, instance_id: str, *, is_retry: bool = False) -> Outcome:
+        """Run the due alarm of ``instance_id``."""
+        job_type, job_name, id = parse_instance_name(instance_id)
+        request = Request(op="alarm", job_type=job_type, job_name=job_name, id=id, is_retry=is_retry)
+        outcome = await self._serialized(request)
+        if outcome.error is not None:
+            _log.warning("alarm of %s: %s", instance_id, outcome.error.message)
+        return outcome
+
+    @property
+    def active_instances(self) -> int:
+        """Instances with calls in flight (the runtime keeps nothing for idle ones)."""
+        return len(self._locks)
+
+    async def _serialized(self, request: Request) -> Outcome:
+        key = request.instance_id
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = _InstanceLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                outcome = await self._run(request)
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[key]
+        if outcome.events:
+            if self._on_events is not None:
+                self._on_events(outcome.events)
+            self.tracker.record(outcome.events)
+            if self._deliver_inline:
+                await self.tracker.flush()
+        return outcome
+
+    async def _run(self, request: Request) -> Outcome:
+        key = request.instance_id
+        try:
+            record = await self.store.load(key)
+        except TaggedError as error:
+            return Outcome(error=error)
+        except Exception as exc:
+            return Outcome(error=StorageError(operation="get", cause=f"{type(exc).__name__}: {exc}"))
+        effect = (
+            self.engine.handle(request, record).provide_service(Clock, self.clock).provide_service(Random, self.random)
+        )
+        exit_ = await Effect.run_promise_exit(effect)
+        if not isinstance(exit_, Success):
+            cause = exit_.failure()
+            _log.error("engine defect on %s:\n%s", key, cause.pretty())
+            return Outcome(error=ExecutionError(instance_id=key, cause=f"internal error: {cause.pretty()}"))
+        outcome: Outcome = exit_.unwrap()
+        if outcome.write:
+            old_alarm = None if record is None else record.get("alarm")
+            changed = request.op == "alarm" or outcome.alarm != old_alarm
+            try:
+                await self.store.save(key, outcome.record, outcome.alarm, changed)
+            except (StorageError, SchedulerError) as failure:
+                return Outcome(error=failure, events=outcome.events)
+            except Exception as exc:
+                fault = StorageError(operation="put", cause=f"{type(exc).__name__}: {exc}")
+                return Outcome(error=fault, events=outcome.events)
+        return outcome

@@ -1,0 +1,89 @@
+"""Schemas: how job inputs, events and states are validated, decoded and encoded to JSON.
+
+A schema is anything with ``name``, ``decode(data) -> T`` (raising :class:`SchemaIssues` when ``data`` does not
+fit) and ``encode(value) -> JSON``. Pydantic models and anything ``pydantic.TypeAdapter`` accepts are adapted
+automatically; pydantic is imported only then, so the library runs without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+JSON: TypeAlias = "bool | int | float | str | list[JSON] | dict[str, JSON] | None"
+
+
+class SchemaIssues(ValueError):
+    """``decode`` or ``encode`` found data that does not fit; ``issues`` lists what is wrong, one per line."""
+
+    def __init__(self, issues: list[str]) -> None:
+        super().__init__("; ".join(issues))
+        self.issues = issues
+
+
+@runtime_checkable
+class Schema(Protocol[T]):
+    """Validates unknown data into ``T`` and encodes ``T`` back into JSON-able data."""
+
+    @property
+    def name(self) -> str: ...
+
+    def decode(self, data: object) -> T: ...
+
+    def encode(self, value: T) -> JSON: ...
+
+
+class FunctionSchema(Generic[T]):
+    """A schema from two plain functions; ``decode`` raises ``SchemaIssues`` (or ``ValueError``/``TypeError``)."""
+
+    def __init__(self, name: str, decode: Callable[[object], T], encode: Callable[[T], JSON]) -> None:
+        self._name = name
+        self._decode = decode
+        self._encode = encode
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def decode(self, data: object) -> T:
+        try:
+            return self._decode(data)
+        except SchemaIssues:
+            raise
+        except (ValueError, TypeError, KeyError) as exc:
+            raise SchemaIssues([f"{type(exc).__name__}: {exc}"]) from exc
+
+    def encode(self, value: T) -> JSON:
+        return self._encode(value)
+
+
+def _json_value(data: object) -> JSON:
+    if data is None or isinstance(data, bool | int | float | str):
+        return data
+    if isinstance(data, list | tuple):
+        return [_json_value(item) for item in data]
+    if isinstance(data, dict) and all(isinstance(key, str) for key in data):
+        return {key: _json_value(value) for key, value in data.items()}
+    raise SchemaIssues([f"not JSON data: {data!r} ({type(data).__name__})"])
+
+
+JSON_SCHEMA: Schema[JSON] = FunctionSchema("JSON", _json_value, _json_value)
+"""Accepts any JSON value as is (no further validation)."""
+
+SchemaLike: TypeAlias = "Schema[T] | type[T]"
+"""What a definition accepts as a schema: a :class:`Schema` or a type pydantic can validate."""
+
+
+def to_schema(value: Schema[T] | type[T] | Any) -> Schema[T]:
+    """Adapt ``value`` to a :class:`Schema`: schemas pass through, anything else goes to pydantic."""
+    if isinstance(value, Schema):
+        return value
+    from ._pydantic import PydanticSchema
+
+    return PydanticSchema(value)
+
+
+__all__ = ["JSON", "JSON_SCHEMA", "FunctionSchema", "Schema", "SchemaIssues", "SchemaLike", "to_schema"]
