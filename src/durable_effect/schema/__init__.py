@@ -7,6 +7,7 @@ automatically; pydantic is imported only then, so the library runs without it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
 
@@ -78,12 +79,30 @@ SchemaLike: TypeAlias = "Schema[T] | type[T]"
 
 
 def to_schema(value: Schema[T] | type[T] | Any) -> Schema[T]:
-    """Adapt ``value`` to a :class:`Schema`: schemas pass through, anything else goes to pydantic."""
+    """Adapt ``value`` to a :class:`Schema`: schemas pass through, plain dataclasses get a
+    :class:`DataclassSchema` (no dependency), anything else goes to pydantic."""
     if isinstance(value, Schema):
         return value
+    if isinstance(value, type) and dataclasses.is_dataclass(value) and not _is_pydantic_dataclass(value):
+        return DataclassSchema(value)
     from ._pydantic import PydanticSchema
 
     return PydanticSchema(value)
 
 
-__all__ = ["JSON", "JSON_SCHEMA", "FunctionSchema", "Schema", "SchemaIssues", "SchemaLike", "to_schema"]
+def _is_pydantic_dataclass(cls: type[Any]) -> bool:
+    return hasattr(cls, "__pydantic_validator__")
+
+
+from ._dataclass import DataclassSchema  # noqa: E402 - needs the names above
+
+__all__ = [
+    "JSON",
+    "JSON_SCHEMA",
+    "DataclassSchema",
+    "FunctionSchema",
+    "Schema",
+    "SchemaIssues",
+    "SchemaLike",
+    "to_schema",
+]
