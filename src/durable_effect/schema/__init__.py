@@ -8,6 +8,7 @@ automatically; pydantic is imported only then, so the library runs without it.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
 
@@ -84,7 +85,7 @@ def to_schema(value: Schema[T] | type[T] | Any) -> Schema[T]:
     if isinstance(value, Schema):
         return value
     if isinstance(value, type) and dataclasses.is_dataclass(value) and not _is_pydantic_dataclass(value):
-        return DataclassSchema(value)
+        return DataclassSchema(typing.cast("type[T]", value))
     from ._pydantic import PydanticSchema
 
     return PydanticSchema(value)
