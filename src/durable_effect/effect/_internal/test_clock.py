@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 
@@ -48,10 +49,42 @@ class TestClock:
 
     async def set_time(self, millis: float) -> None:
         """Move time to ``millis`` (epoch ms), waking due sleepers in order; time never goes backwards."""
-        await anyio.wait_all_tasks_blocked()  # let freshly started fibers reach their sleeps first
+        await _wait_all_tasks_blocked()  # let freshly started fibers reach their sleeps first
         while self._sleepers and self._sleepers[0][0] <= millis:
             due, _, event = heapq.heappop(self._sleepers)
             self._now = max(self._now, due)
             event.set()
-            await anyio.wait_all_tasks_blocked()
+            await _wait_all_tasks_blocked()
         self._now = max(self._now, millis)
+
+
+_QUIET_TURNS = 3
+"""Loop turns in a row with every other task blocked before asyncio counts as settled."""
+
+
+async def _wait_all_tasks_blocked() -> None:
+    """Return once every other task is blocked.
+
+    On trio this is exact. On asyncio, anyio's check misses wake-ups still queued as loop callbacks (a task
+    that just finished wakes the task awaiting it through ``call_soon``), so a fiber could see time moved past
+    its own wake-up; it also sleeps 0.1 s of real time while any task is busy. Instead, yield to the loop until
+    it has stayed quiet for a few turns in a row: any queued wake-up chain shows up as a runnable task.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        await anyio.wait_all_tasks_blocked()
+        return
+    this_task = asyncio.current_task()
+    quiet = 0
+    while quiet < _QUIET_TURNS:
+        await asyncio.sleep(0)
+        blocked = True
+        for task in asyncio.all_tasks():
+            if task is this_task:
+                continue
+            waiter = getattr(task, "_fut_waiter", None)
+            if waiter is None or waiter.done():
+                blocked = False
+                break
+        quiet = quiet + 1 if blocked else 0
