@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Never, TypeVar, overload
 
 from ..effect import Duration, DurationInput, Effect, Layer, LogLevel
 from ..effect._internal.schedule import cron_next
@@ -111,6 +111,19 @@ JobDefinition = ContinuousDefinition[Any, Any] | DebounceDefinition[Any, Any, An
 class Continuous:
     """Recurring jobs: on an interval (``every``) or a cron expression (``cron``)."""
 
+    @overload
+    @staticmethod
+    def make(
+        *,
+        state_schema: Schema[S] | type[S],
+        schedule: ContinuousSchedule,
+        execute: Callable[[ContinuousContext[S]], Effect[Any, E, Never]],
+        start_immediately: bool = True,
+        retry: RetryConfig | None = None,
+        logging: LoggingOption = False,
+        services: None = None,
+    ) -> ContinuousDefinition[S, E]: ...
+    @overload
     @staticmethod
     def make(
         *,
@@ -120,8 +133,20 @@ class Continuous:
         start_immediately: bool = True,
         retry: RetryConfig | None = None,
         logging: LoggingOption = False,
-        services: Layer[R, Any, Any] | None = None,
+        services: Layer[R, Any, Never],
+    ) -> ContinuousDefinition[S, E]: ...
+    @staticmethod
+    def make(
+        *,
+        state_schema: Schema[S] | type[S],
+        schedule: ContinuousSchedule,
+        execute: Callable[[ContinuousContext[S]], Effect[Any, E, Any]],
+        start_immediately: bool = True,
+        retry: RetryConfig | None = None,
+        logging: LoggingOption = False,
+        services: Layer[Any, Any, Never] | None = None,
     ) -> ContinuousDefinition[S, E]:
+        """A continuous job. Handlers need nothing (``R = Never``) unless ``services`` provides what they need."""
         if not isinstance(schedule, ContinuousSchedule):
             raise TypeError("schedule must come from Continuous.every(...) or Continuous.cron(...)")
         return ContinuousDefinition(
@@ -152,6 +177,21 @@ class Continuous:
 class Debounce:
     """Collect events per key and flush them as one batch after a delay or ``max_events`` events."""
 
+    @overload
+    @staticmethod
+    def make(
+        *,
+        event_schema: Schema[I] | type[I],
+        execute: Callable[[DebounceExecuteContext[S]], Effect[Any, E, Never]],
+        flush_after: DurationInput,
+        max_events: int | None = None,
+        state_schema: Schema[S] | type[S] | None = None,
+        on_event: Callable[[DebounceEventContext[I, S]], Effect[S, E, Never]] | None = None,
+        retry: RetryConfig | None = None,
+        logging: LoggingOption = False,
+        services: None = None,
+    ) -> DebounceDefinition[I, S, E]: ...
+    @overload
     @staticmethod
     def make(
         *,
@@ -163,8 +203,22 @@ class Debounce:
         on_event: Callable[[DebounceEventContext[I, S]], Effect[S, E, R]] | None = None,
         retry: RetryConfig | None = None,
         logging: LoggingOption = False,
-        services: Layer[R, Any, Any] | None = None,
+        services: Layer[R, Any, Never],
+    ) -> DebounceDefinition[I, S, E]: ...
+    @staticmethod
+    def make(
+        *,
+        event_schema: Schema[I] | type[I],
+        execute: Callable[[DebounceExecuteContext[S]], Effect[Any, E, Any]],
+        flush_after: DurationInput,
+        max_events: int | None = None,
+        state_schema: Schema[S] | type[S] | None = None,
+        on_event: Callable[[DebounceEventContext[I, S]], Effect[S, E, Any]] | None = None,
+        retry: RetryConfig | None = None,
+        logging: LoggingOption = False,
+        services: Layer[Any, Any, Never] | None = None,
     ) -> DebounceDefinition[I, S, E]:
+        """A debounce job. Handlers need nothing (``R = Never``) unless ``services`` provides what they need."""
         flush_ms = Duration.decode(flush_after).to_millis()
         if flush_ms <= 0:
             raise ValueError(f"Debounce flush_after must be positive, got {flush_after!r}")
@@ -188,6 +242,20 @@ class Debounce:
 class Task:
     """A per-key state machine: events go to ``on_event``; ``execute`` runs when its own alarm fires."""
 
+    @overload
+    @staticmethod
+    def make(
+        *,
+        state_schema: Schema[S] | type[S],
+        event_schema: Schema[I] | type[I],
+        on_event: Callable[[I, TaskEventContext[S]], Effect[Any, E, Never]],
+        execute: Callable[[TaskExecuteContext[S]], Effect[Any, E, Never]],
+        on_idle: Callable[[TaskIdleContext[S]], Effect[Any, E, Never]] | None = None,
+        on_error: Callable[[E, TaskErrorContext[S, E]], Effect[Any, Any, Never]] | None = None,
+        logging: LoggingOption = False,
+        services: None = None,
+    ) -> TaskDefinition[S, I, E]: ...
+    @overload
     @staticmethod
     def make(
         *,
@@ -198,8 +266,21 @@ class Task:
         on_idle: Callable[[TaskIdleContext[S]], Effect[Any, E, R]] | None = None,
         on_error: Callable[[E, TaskErrorContext[S, E]], Effect[Any, Any, R]] | None = None,
         logging: LoggingOption = False,
-        services: Layer[R, Any, Any] | None = None,
+        services: Layer[R, Any, Never],
+    ) -> TaskDefinition[S, I, E]: ...
+    @staticmethod
+    def make(
+        *,
+        state_schema: Schema[S] | type[S],
+        event_schema: Schema[I] | type[I],
+        on_event: Callable[[I, TaskEventContext[S]], Effect[Any, E, Any]],
+        execute: Callable[[TaskExecuteContext[S]], Effect[Any, E, Any]],
+        on_idle: Callable[[TaskIdleContext[S]], Effect[Any, E, Any]] | None = None,
+        on_error: Callable[[E, TaskErrorContext[S, E]], Effect[Any, Any, Any]] | None = None,
+        logging: LoggingOption = False,
+        services: Layer[Any, Any, Never] | None = None,
     ) -> TaskDefinition[S, I, E]:
+        """A task job. Handlers need nothing (``R = Never``) unless ``services`` provides what they need."""
         return TaskDefinition(
             state_schema=to_schema(state_schema),
             event_schema=to_schema(event_schema),
