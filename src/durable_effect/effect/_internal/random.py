@@ -13,7 +13,16 @@ class RandomService:
     """A source of random numbers; ``RandomService(seed)`` is reproducible."""
 
     def __init__(self, seed: int | None = None) -> None:
-        self._rng = _random.Random(seed)
+        # Unseeded generators draw OS entropy on first use rather than here, so a module may create one at
+        # import time: Cloudflare Workers refuse entropy while a Worker starts up (module top level).
+        self._generator = None if seed is None else _random.Random(seed)
+
+    @property
+    def _rng(self) -> _random.Random:
+        generator = self._generator
+        if generator is None:
+            generator = self._generator = _random.Random()
+        return generator
 
     def next_float(self) -> float:
         """A float in ``[0, 1)``."""
