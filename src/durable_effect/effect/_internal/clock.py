@@ -9,7 +9,7 @@ import anyio
 from returns.result import Success
 
 from .context import Context, Tag, lookup_service
-from .core import Async, Effect, Exit, ServiceOp
+from .core import Async, Effect, Exit, ServiceOp, YieldNow
 from .duration import DurationInput, to_millis
 
 
@@ -57,6 +57,8 @@ async def _sleep_on(clock: ClockService, millis: float) -> Exit:
 
 def sleep(duration: DurationInput) -> Effect[None, Never, Never]:
     millis = to_millis(duration)  # decode now: a bad duration is an error at construction, naming the input
+    if millis <= 0:
+        return YieldNow()  # no time passes: only let other tasks run (and work under run_sync)
 
     def run(ctx: Context) -> Any:
         return _sleep_on(lookup_service(ctx, Clock), millis)

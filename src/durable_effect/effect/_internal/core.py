@@ -37,6 +37,14 @@ C = TypeVar("C")
 T = TypeVar("T")
 E2 = TypeVar("E2")
 R2 = TypeVar("R2")
+# One error/requirement variable per element of a tuple passed to ``all``, so the result is their union.
+D = TypeVar("D")
+E3 = TypeVar("E3")
+R3 = TypeVar("R3")
+E4 = TypeVar("E4")
+R4 = TypeVar("R4")
+E5 = TypeVar("E5")
+R5 = TypeVar("R5")
 X = TypeVar("X")
 I = TypeVar("I")  # noqa: E741 - a service tag's identity, as in Effect-TS
 S = TypeVar("S")
@@ -278,13 +286,20 @@ class Effect(  # type: ignore[type-var]
     @overload
     @staticmethod
     def all(  # type: ignore[overload-overlap]
-        effects: tuple[Effect[B, E2, R2], Effect[C, E2, R2]], *, concurrency: Concurrency = 1
-    ) -> Effect[tuple[B, C], E2, R2]: ...
+        effects: tuple[Effect[B, E2, R2], Effect[C, E3, R3]], *, concurrency: Concurrency = 1
+    ) -> Effect[tuple[B, C], E2 | E3, R2 | R3]: ...
     @overload
     @staticmethod
     def all(  # type: ignore[overload-overlap]
-        effects: tuple[Effect[B, E2, R2], Effect[C, E2, R2], Effect[T, E2, R2]], *, concurrency: Concurrency = 1
-    ) -> Effect[tuple[B, C, T], E2, R2]: ...
+        effects: tuple[Effect[B, E2, R2], Effect[C, E3, R3], Effect[T, E4, R4]], *, concurrency: Concurrency = 1
+    ) -> Effect[tuple[B, C, T], E2 | E3 | E4, R2 | R3 | R4]: ...
+    @overload
+    @staticmethod
+    def all(  # type: ignore[overload-overlap]
+        effects: tuple[Effect[B, E2, R2], Effect[C, E3, R3], Effect[T, E4, R4], Effect[D, E5, R5]],
+        *,
+        concurrency: Concurrency = 1,
+    ) -> Effect[tuple[B, C, T, D], E2 | E3 | E4 | E5, R2 | R3 | R4 | R5]: ...
     @overload
     @staticmethod
     def all(  # type: ignore[overload-overlap]
@@ -763,6 +778,22 @@ class Async(Effect[A, E, R]):
         self._run = run
 
 
+class YieldNow(Async[None, Never, Never]):
+    """Let other tasks run (an anyio checkpoint). Under ``run_sync`` nothing else runs, so it does nothing."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(_cede)
+
+
+async def _cede(_ctx: Context) -> Exit:
+    import anyio
+
+    await anyio.lowlevel.checkpoint()
+    return _SUCCESS_NONE
+
+
 class ServiceOp(Effect[A, Any, R]):
     __slots__ = ("_tag",)
     _op = OP_SERVICE
@@ -799,6 +830,7 @@ class Uninterruptible(Effect[A, E, R]):
 
 
 Effect.void = Succeed(None)
+_SUCCESS_NONE: Exit = Result.from_value(None)
 
 
 async def _wait_forever(_ctx: Context) -> Exit:

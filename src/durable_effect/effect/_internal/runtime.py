@@ -35,6 +35,7 @@ from .core import (
     OP_UNINTERRUPTIBLE,
     Effect,
     Exit,
+    YieldNow,
 )
 from .errors import FiberFailure, UnknownException
 
@@ -135,6 +136,9 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                 cur = None
             elif op == OP_ASYNC:
                 if sync:
+                    if cur.__class__ is YieldNow:  # nothing else to let run: a zero-length sleep is a no-op
+                        ok, value, cur = True, None, None
+                        continue
                     ok, value, cur = False, Die(
                         AsyncInSyncError(
                             "run_sync cannot run an effect that suspends (sleep, promise, concurrency, timeout); "
