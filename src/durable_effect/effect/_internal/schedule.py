@@ -69,18 +69,25 @@ class Schedule(Generic[Out, In]):
 
     @staticmethod
     def fixed(interval: DurationInput) -> Schedule[int, object]:
-        """Recur on a fixed grid of ``interval`` from the first run; a late run does not pile up missed ones."""
+        """Recur on a fixed grid of ``interval`` from the first step.
+
+        A run that overran its slot by more than a whole interval is followed by the next run at once; missed
+        runs do not pile up (as in Effect-TS).
+        """
         ms = to_millis(interval)
         if ms <= 0:
             raise ValueError("Schedule.fixed needs a positive interval")
 
-        def step(now: float, _in: object, state: tuple[float | None, int], _r: RandomService) -> Step:
-            start, n = state
-            start = now if start is None else start
-            next_slot = start + (math.floor((now - start) / ms) + 1) * ms
-            return (start, n + 1), n + 1, next_slot - now
+        def step(now: float, _in: object, state: tuple[float | None, float, int], _r: RandomService) -> Step:
+            start, last_run, n = state
+            if start is None:
+                return (now, now + ms, n + 1), n + 1, ms
+            if now > last_run + ms:  # running behind: go again now
+                return (start, now, n + 1), n + 1, 0.0
+            delay = ms - math.fmod(now - start, ms)
+            return (start, now + delay, n + 1), n + 1, delay
 
-        return Schedule(lambda: (None, 0), step)
+        return Schedule(lambda: (None, 0.0, 0), step)
 
     @staticmethod
     def exponential(base: DurationInput, factor: float = 2.0) -> Schedule[Duration, object]:
@@ -114,7 +121,8 @@ class Schedule(Generic[Out, In]):
         next_after = cron_next(expression, tz)
 
         def step(now: float, _in: object, n: int, _r: RandomService) -> Step:
-            return n + 1, next_after(now), next_after(now) - now
+            at = next_after(now)
+            return n + 1, at, at - now
 
         return Schedule(lambda: 0, step)
 
@@ -216,14 +224,30 @@ def cron_next(expression: str, tz: str | None) -> Callable[[float], float]:
             f"or 6 with seconds first"
         )
     seconds_first = len(fields) == 6
+    # When clocks fall back, wall times in the repeated hour happen twice. As in cron, an expression that names
+    # fixed times (no '*' in its second, minute or hour field) runs once, at the first of the two; one with a
+    # wildcard there ("every 15 minutes", "every hour") runs on the real elapsed time, so in both.
+    time_fields = fields[:3] if seconds_first else fields[:2]
+    once_per_wall_time = not any("*" in field for field in time_fields)
 
     def next_after(now_ms: float) -> float:
         start = _dt.datetime.fromtimestamp(now_ms / 1_000, tz=zone)
         it = croniter(expression, start, second_at_beginning=seconds_first)
-        nxt: _dt.datetime = it.get_next(_dt.datetime)
-        return nxt.timestamp() * 1_000
+        while True:
+            nxt: _dt.datetime = it.get_next(_dt.datetime)
+            at = nxt.timestamp() * 1_000
+            if not once_per_wall_time or not _second_of_repeated_wall_time(at, zone):
+                return at
 
     return next_after
+
+
+def _second_of_repeated_wall_time(epoch_ms: float, zone: _dt.tzinfo) -> bool:
+    """True when the wall time at ``epoch_ms`` already happened earlier the same night (clocks fell back)."""
+    local = _dt.datetime.fromtimestamp(epoch_ms / 1_000, tz=zone)
+    if local.fold == 0:
+        return False
+    return local.replace(fold=0).timestamp() != local.timestamp()
 
 
 def retry(effect: Effect[B, E2, R2], schedule: Schedule[Any, Any] | None, times: int | None) -> Effect[B, E2, R2]:
