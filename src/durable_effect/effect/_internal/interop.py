@@ -28,8 +28,9 @@ def from_result(result: Result[B, E2]) -> Effect[B, E2, Never]:
 
 
 def from_io_result(result: IOResult[B, E2]) -> Effect[B, E2, Never]:
-    inner: Result[B, E2] = unsafe_perform_io(result.map(lambda a: a)._inner_value)  # type: ignore[arg-type]
-    return from_result(inner)
+    if isinstance(result, IOFailure):
+        return Failure(Fail(unsafe_perform_io(result.failure())))
+    return Succeed(unsafe_perform_io(result.unwrap()))
 
 
 async def _await_future_result(result: FutureResult[Any, Any], _ctx: Context) -> Exit:
