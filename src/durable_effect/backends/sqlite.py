@@ -1,0 +1,383 @@
+"""The SQLite backend: every instance record and alarm of a registry in one database file.
+
+Layout (``PRAGMA user_version = 1``)::
+
+    instances(instance_id TEXT PRIMARY KEY, record TEXT NOT NULL)           -- the engine's record, JSON
+    alarms(instance_id TEXT PRIMARY KEY, due INTEGER, attempts INTEGER)     -- at most one alarm per instance
+    alarms_by_due ON alarms(due, instance_id)                               -- the scheduler's view
+
+The file is in WAL mode. Reads run on reader threads; writes go through one writer thread that commits
+concurrent saves together (see :mod:`~durable_effect.backends.sqlite_threads`). A ``save`` writes the record
+and its alarm change in one transaction and returns only after the commit: an acknowledged call is on disk.
+
+Durability: ``synchronous="FULL"`` (the default) syncs the WAL on every commit, so a commit survives a power
+cut; ``"NORMAL"`` syncs only at checkpoints: a commit survives a crash of the process (``kill -9``) but the
+last commits may be lost if the machine loses power.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+
+from ..jobs._errors import StorageError
+from .sqlite_threads import GroupCommitWriter, ReaderPool, current_loop_caller, current_loop_key
+
+Record = dict[str, Any]
+Synchronous = Literal["NORMAL", "FULL"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    instance_id TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alarms (
+    instance_id TEXT PRIMARY KEY,
+    due INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alarms_by_due ON alarms (due, instance_id);
+"""
+
+_UPSERT_RECORD = (
+    "INSERT INTO instances (instance_id, record) VALUES (?, ?) "
+    "ON CONFLICT (instance_id) DO UPDATE SET record = excluded.record"
+)
+_DELETE_RECORD = "DELETE FROM instances WHERE instance_id = ?"
+_UPSERT_ALARM = (
+    "INSERT INTO alarms (instance_id, due, attempts) VALUES (?, ?, 0) "
+    "ON CONFLICT (instance_id) DO UPDATE SET due = excluded.due, attempts = 0"
+)
+_DELETE_ALARM = "DELETE FROM alarms WHERE instance_id = ?"
+_LOAD = "SELECT record FROM instances WHERE instance_id = ?"
+_LOAD_WITH_ALARM = (
+    "SELECT (SELECT record FROM instances WHERE instance_id = ?1), (SELECT due FROM alarms WHERE instance_id = ?1)"
+)
+_EARLIEST = "SELECT instance_id, due, attempts FROM alarms ORDER BY due, instance_id LIMIT ?"
+_MOVE_ALARM = "UPDATE alarms SET due = ?, attempts = ? WHERE instance_id = ? AND due = ?"
+_LIST = (
+    "SELECT i.instance_id, i.record, a.due, a.attempts FROM instances AS i "
+    "LEFT JOIN alarms AS a ON a.instance_id = i.instance_id "
+    "WHERE i.instance_id > ? AND i.instance_id < ? ORDER BY i.instance_id LIMIT ?"
+)
+_COUNTS = "SELECT (SELECT COUNT(*) FROM instances), (SELECT COUNT(*) FROM alarms), (SELECT MIN(due) FROM alarms)"
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRow:
+    """An armed alarm: when it is due (epoch ms) and how many runs it has triggered that failed to commit."""
+
+    instance_id: str
+    due: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRow:
+    """A stored instance with its alarm, as listed."""
+
+    instance_id: str
+    record: Record
+    alarm: int | None
+    alarm_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    instances: int
+    alarms: int
+    next_alarm: int | None
+
+
+def connect(
+    path: str | os.PathLike[str], synchronous: Synchronous = "FULL", *, read_only: bool = False
+) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with the store's settings."""
+    if synchronous not in ("NORMAL", "FULL"):
+        raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
+    connection = sqlite3.connect(os.fspath(path), isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA busy_timeout = 10000")
+    if read_only:
+        connection.execute("PRAGMA query_only = ON")
+    else:
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
+        if str(mode).lower() != "wal":
+            connection.close()
+            raise StorageError(operation="open", cause=f"{os.fspath(path)}: cannot use WAL mode (got {mode})")
+    connection.execute(f"PRAGMA synchronous = {synchronous}")
+    return connection
+
+
+def _create_schema(connection: sqlite3.Connection) -> None:
+    version = connection.execute("PRAGMA user_version").fetchall()[0][0]
+    if version not in (0, SCHEMA_VERSION):
+        raise StorageError(
+            operation="open",
+            cause=f"database schema version {version} is not supported (this version reads {SCHEMA_VERSION})",
+        )
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _prefix_range(job_type: str | None, job_name: str | None, after: str | None) -> tuple[str, str]:
+    if job_type is None:
+        low, high = "", "\U0010ffff"
+    elif job_name is None:
+        low, high = f"{job_type}:", f"{job_type};"
+    else:
+        low, high = f"{job_type}:{job_name}:", f"{job_type}:{job_name};"
+    if after is not None and after > low:
+        low = after
+    return low, high
+
+
+def _rows_to_instances(rows: list[tuple[str, str, int | None, int | None]]) -> list[InstanceRow]:
+    return [InstanceRow(iid, json.loads(text), due, attempts or 0) for iid, text, due, attempts in rows]
+
+
+def read_instances(
+    path: str | os.PathLike[str],
+    *,
+    job_type: str | None = None,
+    job_name: str | None = None,
+    limit: int = 100,
+    after: str | None = None,
+) -> list[InstanceRow]:
+    """List instances straight from a database file, read-only (safe while a host is serving it)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no database at {os.fspath(path)}")
+    connection = connect(path, read_only=True)
+    try:
+        low, high = _prefix_range(job_type, job_name, after)
+        return _rows_to_instances(connection.execute(_LIST, (low, high, limit)).fetchall())
+    finally:
+        connection.close()
+
+
+class SqliteStore:
+    """An :class:`~durable_effect.jobs.InstanceStore` over one SQLite file, with the alarms table.
+
+    ``await store.open()`` (or ``async with store:``) on the event loop that will use it; ``on_alarm_armed``
+    is called on that loop, after the commit, with the due time of every alarm a commit sets or moves.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "FULL",
+        readers: int = 2,
+        max_batch: int = 512,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
+        self.path = os.fspath(path)
+        self.synchronous: Synchronous = synchronous
+        self._readers_count = readers
+        self._max_batch = max_batch
+        self._writer: GroupCommitWriter | None = None
+        self._readers: ReaderPool | None = None
+        self._loop: object = None
+        self.on_alarm_armed: Callable[[int], None] | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            raise RuntimeError("this store is already open")
+        caller = current_loop_caller()
+        try:
+            writer = GroupCommitWriter(lambda: connect(self.path, self.synchronous), caller, self._max_batch)
+        except sqlite3.Error as exc:  # pragma: no cover - the connection is made on the thread
+            raise StorageError(operation="open", cause=str(exc)) from exc
+        try:
+            await writer.submit(_create_schema).wait()
+        except BaseException as exc:
+            writer.stop()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(operation="open", cause=f"{self.path}: {exc}") from exc
+            raise
+        self._writer = writer
+        self._readers = ReaderPool(
+            lambda: connect(self.path, self.synchronous, read_only=True), caller, self._readers_count
+        )
+        self._loop = current_loop_key()
+
+    async def close(self) -> None:
+        """Commit queued writes and stop the threads."""
+        writer, readers = self._writer, self._readers
+        self._writer = self._readers = None
+        if writer is not None:
+            writer.stop()
+        if readers is not None:
+            readers.stop()
+        with anyio.CancelScope(shield=True):
+            if writer is not None:
+                await anyio.to_thread.run_sync(writer.join)
+            if readers is not None:
+                await anyio.to_thread.run_sync(readers.join)
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    async def __aenter__(self) -> SqliteStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _reader(self) -> ReaderPool:
+        if self._readers is None:
+            raise StorageError(operation="get", cause="the store is not open")
+        return self._readers
+
+    def _write(self) -> GroupCommitWriter:
+        if self._writer is None:
+            raise StorageError(operation="put", cause="the store is not open")
+        return self._writer
+
+    # ---------------------------------------------------------------- InstanceStore
+
+    async def load(self, instance_id: str) -> Record | None:
+        def read(connection: sqlite3.Connection) -> Record | None:
+            rows = connection.execute(_LOAD, (instance_id,)).fetchall()
+            return None if not rows else _decode(rows[0][0])
+
+        try:
+            result: Record | None = await self._reader().run(read)
+        except sqlite3.Error as exc:
+            raise StorageError(operation="get", cause=f"{type(exc).__name__}: {exc}") from exc
+        return result
+
+    async def save(self, instance_id: str, record: Record | None, alarm: int | None, alarm_changed: bool) -> None:
+        """Commit the record (``None`` deletes it) and, when ``alarm_changed``, the alarm (``None`` cancels it).
+
+        Returns after the commit. Waiting is shielded from cancellation: once queued, the write happens, and
+        the caller (who holds the instance's lock) must not move on before it has.
+        """
+        operation = "delete" if record is None else "put"
+        try:
+            text = None if record is None else json.dumps(record, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise StorageError(operation=operation, cause=f"record is not JSON: {exc}") from exc
+
+        def write(connection: sqlite3.Connection) -> None:
+            if text is None:
+                connection.execute(_DELETE_RECORD, (instance_id,))
+            else:
+                connection.execute(_UPSERT_RECORD, (instance_id, text))
+            if alarm_changed:
+                if alarm is None:
+                    connection.execute(_DELETE_ALARM, (instance_id,))
+                else:
+                    connection.execute(_UPSERT_ALARM, (instance_id, int(alarm)))
+
+        pending = self._write().submit(write)
+        with anyio.CancelScope(shield=True):
+            try:
+                await pending.wait()
+            except sqlite3.Error as exc:
+                raise StorageError(operation=operation, cause=f"{type(exc).__name__}: {exc}") from exc
+        if alarm_changed and alarm is not None and self.on_alarm_armed is not None:
+            self.on_alarm_armed(int(alarm))
+
+    # ---------------------------------------------------------------- alarms
+
+    async def load_with_alarm(self, instance_id: str) -> tuple[Record | None, int | None]:
+        """The record and the due time of the instance's alarm, read together (one snapshot)."""
+
+        def read(connection: sqlite3.Connection) -> tuple[Record | None, int | None]:
+            text, due = connection.execute(_LOAD_WITH_ALARM, (instance_id,)).fetchall()[0]
+            return (None if text is None else _decode(text)), due
+
+        try:
+            result: tuple[Record | None, int | None] = await self._reader().run(read)
+        except sqlite3.Error as exc:
+            raise StorageError(operation="get", cause=f"{type(exc).__name__}: {exc}") from exc
+        return result
+
+    async def earliest_alarms(self, limit: int) -> list[AlarmRow]:
+        """The ``limit`` earliest alarms, in due order (an index range scan: cheap at any table size)."""
+
+        def read(connection: sqlite3.Connection) -> list[AlarmRow]:
+            return [AlarmRow(*row) for row in connection.execute(_EARLIEST, (limit,)).fetchall()]
+
+        try:
+            rows: list[AlarmRow] = await self._reader().run(read)
+        except sqlite3.Error as exc:
+            raise StorageError(operation="get_alarm", cause=f"{type(exc).__name__}: {exc}") from exc
+        return rows
+
+    async def move_alarm(self, instance_id: str, expected_due: int, due: int, attempts: int) -> bool:
+        """Move an alarm to ``due`` if it is still due at ``expected_due`` (nothing else changed it)."""
+
+        def write(connection: sqlite3.Connection) -> bool:
+            return connection.execute(_MOVE_ALARM, (due, attempts, instance_id, expected_due)).rowcount > 0
+
+        pending = self._write().submit(write)
+        with anyio.CancelScope(shield=True):
+            try:
+                moved: bool = await pending.wait()
+            except sqlite3.Error as exc:
+                raise StorageError(operation="set_alarm", cause=f"{type(exc).__name__}: {exc}") from exc
+        if moved and self.on_alarm_armed is not None:
+            self.on_alarm_armed(due)
+        return moved
+
+    # ---------------------------------------------------------------- listing
+
+    async def list_instances(
+        self,
+        *,
+        job_type: str | None = None,
+        job_name: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> list[InstanceRow]:
+        """Instances in name order, optionally of one job type / job; ``after`` continues a listing."""
+        low, high = _prefix_range(job_type, job_name, after)
+
+        def read(connection: sqlite3.Connection) -> list[InstanceRow]:
+            return _rows_to_instances(connection.execute(_LIST, (low, high, limit)).fetchall())
+
+        try:
+            rows: list[InstanceRow] = await self._reader().run(read)
+        except sqlite3.Error as exc:
+            raise StorageError(operation="list", cause=f"{type(exc).__name__}: {exc}") from exc
+        return rows
+
+    async def counts(self) -> StoreCounts:
+        def read(connection: sqlite3.Connection) -> StoreCounts:
+            return StoreCounts(*connection.execute(_COUNTS).fetchall()[0])
+
+        try:
+            counts: StoreCounts = await self._reader().run(read)
+        except sqlite3.Error as exc:
+            raise StorageError(operation="count", cause=f"{type(exc).__name__}: {exc}") from exc
+        return counts
+
+    @property
+    def commit_stats(self) -> tuple[int, int]:
+        """``(commits, writes)`` so far: how well concurrent saves were grouped."""
+        writer = self._writer
+        return (0, 0) if writer is None else (writer.commits, writer.writes)
+
+
+def _decode(text: str) -> Record:
+    try:
+        record: Record = json.loads(text)
+    except ValueError as exc:
+        raise StorageError(operation="get", cause=f"stored record is not JSON: {exc}") from exc
+    return record

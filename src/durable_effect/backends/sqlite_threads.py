@@ -1,0 +1,246 @@
+"""Blocking SQLite work off the event loop: reader threads, and one writer thread that commits in groups.
+
+Each thread owns its connection. A caller queues a job and awaits a :class:`Pending`; the thread runs the job
+and hands results back to the event loop without waiting for it (asyncio's ``call_soon_threadsafe`` or trio's
+``run_sync_soon``), one wake-up for all the results of a batch.
+
+**Group commit.** The writer takes the first queued write, then everything else already queued (up to
+``max_batch``), and applies them all in one transaction: one commit (one ``fsync`` with
+``synchronous=FULL``) for many concurrent callers. Should the group fail, it is rolled back and each write
+is retried in its own transaction, so one bad write fails only its own caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+LoopCaller = Callable[[Callable[[], object]], object]
+"""Schedules a callable on the event loop from another thread, without waiting."""
+
+_log = logging.getLogger("durable_effect.sqlite")
+
+
+def current_loop_caller() -> LoopCaller:
+    """A thread-safe, non-blocking way back into the running event loop (asyncio or trio)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return loop.call_soon_threadsafe
+    try:
+        import trio
+    except ImportError:  # pragma: no cover - trio is optional
+        raise RuntimeError("no running asyncio or trio event loop") from None
+    return trio.lowlevel.current_trio_token().run_sync_soon
+
+
+def current_loop_key() -> object:
+    """Identifies the running event loop (a store is bound to the loop that opened it)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+
+
+class Pending(Generic[T]):
+    """A result a database thread will deliver; ``await pending.wait()`` on the event loop."""
+
+    __slots__ = ("_done", "_error", "_value")
+
+    def __init__(self) -> None:
+        self._done = anyio.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def _settle(self, value: Any, error: BaseException | None) -> None:
+        self._value = value
+        self._error = error
+
+    def _wake(self) -> None:
+        self._done.set()
+
+    async def wait(self) -> T:
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+        value: T = self._value
+        return value
+
+
+Job = Callable[[sqlite3.Connection], Any]
+_STOP = object()
+
+
+def _deliver(caller: LoopCaller, settled: list[Pending[Any]]) -> None:
+    def wake_all() -> None:
+        for pending in settled:
+            pending._wake()
+
+    try:
+        caller(wake_all)
+    except RuntimeError:  # the event loop is gone: nobody is waiting any more
+        _log.debug("event loop closed before %d database results were delivered", len(settled))
+
+
+class ReaderPool:
+    """``size`` threads, each with its own read-only connection, serving jobs from one queue."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], caller: LoopCaller, size: int = 2) -> None:
+        self._connect = connect
+        self._caller = caller
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"durable-effect-sqlite-reader-{n}", daemon=True)
+            for n in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, job: Job) -> Pending[Any]:
+        pending: Pending[Any] = Pending()
+        self._queue.put((job, pending))
+        return pending
+
+    async def run(self, job: Job) -> Any:
+        return await self.submit(job).wait()
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(_STOP)
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self) -> None:
+        connection = self._connect()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                settled: list[Pending[Any]] = []
+                while True:
+                    job, pending = item
+                    try:
+                        pending._settle(job(connection), None)
+                    except BaseException as exc:
+                        pending._settle(None, exc)
+                    settled.append(pending)
+                    if len(settled) >= 64:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        self._queue.put(_STOP)  # handle it on the next turn, after delivering
+                        break
+                _deliver(self._caller, settled)
+        finally:
+            connection.close()
+
+
+class GroupCommitWriter:
+    """One thread with the only writing connection; queued writes are committed together."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], caller: LoopCaller, max_batch: int = 512) -> None:
+        self._connect = connect
+        self._caller = caller
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="durable-effect-sqlite-writer", daemon=True)
+        self.commits = 0
+        self.writes = 0
+        self._thread.start()
+
+    def submit(self, job: Job) -> Pending[Any]:
+        """Queue ``job(connection)`` to run inside a write transaction."""
+        pending: Pending[Any] = Pending()
+        self._queue.put((job, pending))
+        return pending
+
+    def stop(self) -> None:
+        """Commit what is queued, then end the thread."""
+        self._queue.put(_STOP)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        connection = self._connect()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < self._max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop = True
+                        break
+                    batch.append(item)
+                self._commit(connection, batch)
+                if stop:
+                    return
+        finally:
+            connection.close()
+
+    def _commit(self, connection: sqlite3.Connection, batch: list[tuple[Job, Pending[Any]]]) -> None:
+        results: list[Any] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for job, _ in batch:
+                results.append(job(connection))
+            connection.execute("COMMIT")
+        except BaseException:
+            _rollback(connection)
+            if len(batch) == 1:
+                self._settle_alone(connection, batch[0])
+            else:
+                for item in batch:  # find the culprit: each write in its own transaction
+                    self._settle_alone(connection, item)
+        else:
+            for (_, pending), result in zip(batch, results, strict=True):
+                pending._settle(result, None)
+        self.commits += 1
+        self.writes += len(batch)
+        _deliver(self._caller, [pending for _, pending in batch])
+
+    def _settle_alone(self, connection: sqlite3.Connection, item: tuple[Job, Pending[Any]]) -> None:
+        job, pending = item
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            result = job(connection)
+            connection.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(connection)
+            pending._settle(None, exc)
+        else:
+            pending._settle(result, None)
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        try:
+            connection.execute("ROLLBACK")
+        except sqlite3.Error:  # pragma: no cover - nothing more can be done
+            _log.exception("rollback failed")
