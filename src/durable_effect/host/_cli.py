@@ -1,0 +1,406 @@
+"""The ``durable-effect`` command: serve a registry over HTTP, and drive a running host.
+
+::
+
+    durable-effect serve examples.demo_jobs:jobs --db jobs.sqlite [--host 127.0.0.1] [--port 8000] [--token T]
+    durable-effect list [--job NAME] [--type TYPE] [--db jobs.sqlite]
+    durable-effect add webhook_batcher endpoint-1 '{"type": "push"}'
+    durable-effect send order_processor order-7 '{"kind": "placed", "amount_cents": 1200}'
+    durable-effect start token_refresher user-1 '{"access_token": "", "refresh_token": "r"}'
+    durable-effect status|state|trigger|terminate|flush|clear debounce:webhook_batcher:endpoint-1
+
+Client commands talk to ``--url`` (default ``$DURABLE_EFFECT_URL`` or ``http://127.0.0.1:8000``) with
+``--token`` (default ``$DURABLE_EFFECT_TOKEN``); ``list --db FILE`` reads a database file directly instead.
+Output is a table, or the JSON response with ``--json``. Exit status: 0 success, 1 the call failed with a job
+error, 2 bad usage, 3 the host could not be reached or refused the request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+_EXIT_JOB_ERROR = 1
+_EXIT_USAGE = 2
+_EXIT_UNREACHABLE = 3
+
+# command -> (job type or None for "from the instance name", operation)
+_INSTANCE_COMMANDS = {
+    "status": "status",
+    "state": "get_state",
+    "trigger": "trigger",
+    "terminate": "terminate",
+    "flush": "flush",
+    "clear": "clear",
+}
+_EVENT_COMMANDS = {"add": ("debounce", "event"), "send": ("task", "event"), "start": ("continuous", "input")}
+
+
+class _Failure(Exception):
+    def __init__(self, code: int, message: str, body: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.body = body
+
+
+# ==================================================================== arguments
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="durable-effect",
+        description="Serve durable jobs from a SQLite file over HTTP, and drive a running host.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve a job registry over HTTP")
+    serve.add_argument("app", metavar="MODULE:ATTR", help="the object returned by create_durable_jobs")
+    serve.add_argument("--db", default="jobs.sqlite", help="the SQLite file (default: jobs.sqlite)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("DURABLE_EFFECT_TOKEN"),
+        help="bearer token clients must send (required unless bound to loopback)",
+    )
+    serve.add_argument("--concurrency", type=int, default=32, help="alarms run at once (default: 32)")
+    serve.add_argument(
+        "--synchronous",
+        choices=["FULL", "NORMAL"],
+        default="FULL",
+        help="SQLite durability: FULL survives power loss, NORMAL a process crash (default: FULL)",
+    )
+    serve.add_argument(
+        "--accelerate",
+        type=float,
+        default=None,
+        metavar="FACTOR",
+        help="run the host clock FACTOR times faster than real time (demos, tests)",
+    )
+    serve.add_argument("--max-body", type=int, default=1 << 20, help="request size limit in bytes (default: 1 MiB)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+    def client_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--url",
+            default=os.environ.get("DURABLE_EFFECT_URL", DEFAULT_URL),
+            help=f"the host's URL (default: $DURABLE_EFFECT_URL or {DEFAULT_URL})",
+        )
+        command.add_argument(
+            "--token",
+            default=os.environ.get("DURABLE_EFFECT_TOKEN"),
+            help="bearer token (default: $DURABLE_EFFECT_TOKEN)",
+        )
+        command.add_argument("--json", action="store_true", help="print the JSON response")
+
+    listing = commands.add_parser("list", help="instances by job, with status and next alarm")
+    client_options(listing)
+    listing.add_argument("--db", default=None, help="read this database file directly instead of a host")
+    listing.add_argument("--job", default=None, help="only this job")
+    listing.add_argument("--type", dest="job_type", choices=["continuous", "debounce", "task"], default=None)
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default: 100, max 1000)")
+    listing.add_argument("--after", default=None, help="continue after this instance name")
+
+    for name, what in _EVENT_COMMANDS.items():
+        job_type, field = what
+        command = commands.add_parser(name, help=f"{name} on a {job_type} job ({field} as JSON)")
+        client_options(command)
+        command.add_argument("job", help=f"the {job_type} job's name")
+        command.add_argument("id", help="the instance id")
+        command.add_argument(field, metavar=field.upper(), help=f"the {field}, as JSON")
+        command.add_argument("--event-id", default=None, help="idempotency key")
+
+    helps = {
+        "status": "an instance's status",
+        "state": "an instance's state",
+        "trigger": "run a continuous or task instance now",
+        "terminate": "cancel and delete a continuous or task instance",
+        "flush": "flush a debounce instance's batch now",
+        "clear": "drop a debounce instance's batch",
+    }
+    for name in _INSTANCE_COMMANDS:
+        command = commands.add_parser(name, help=helps[name])
+        client_options(command)
+        command.add_argument("instance", metavar="INSTANCE", help="type:name:id, as `list` prints it")
+        if name == "terminate":
+            command.add_argument("--reason", default=None)
+    return parser
+
+
+# ==================================================================== commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "list":
+            return _list(args)
+        return _call_command(args)
+    except _Failure as failure:
+        if getattr(args, "json", False) and failure.body is not None:
+            print(json.dumps(failure.body, indent=2))
+        else:
+            print(f"durable-effect: {failure}", file=sys.stderr)
+        return failure.code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..jobs._registry import DurableJobs
+    from ._clock import AcceleratedClock
+    from ._server import check_bind, serve
+
+    try:
+        check_bind(args.host, args.token)
+    except ValueError as exc:
+        raise _Failure(_EXIT_USAGE, str(exc)) from None
+    jobs = _load_app(args.app)
+    if not isinstance(jobs, DurableJobs):
+        raise _Failure(_EXIT_USAGE, f"{args.app} is a {type(jobs).__name__}, not the result of create_durable_jobs")
+    clock = AcceleratedClock(args.accelerate) if args.accelerate else None
+    scheme_host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"durable-effect: serving {len(jobs.definitions)} jobs ({', '.join(sorted(jobs.definitions))}) "
+        f"from {args.db} on http://{scheme_host}:{args.port}"
+        + (f" (clock accelerated x{args.accelerate:g})" if clock else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    serve(
+        jobs,
+        args.db,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        max_body_bytes=args.max_body,
+        log_level=args.log_level,
+        clock=clock,
+        concurrency=args.concurrency,
+        synchronous=args.synchronous,
+    )
+    return 0
+
+
+def _load_app(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise _Failure(_EXIT_USAGE, f"expected MODULE:ATTR (e.g. myapp.jobs:jobs), got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _Failure(_EXIT_USAGE, f"cannot import {module_name}: {exc}") from None
+    target: Any = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise _Failure(_EXIT_USAGE, f"{module_name} has no attribute {attr!r}") from None
+    return target
+
+
+def _list(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 1000:
+        raise _Failure(_EXIT_USAGE, "--limit must be from 1 to 1000")
+    if args.db is not None:
+        from ..backends.sqlite import read_instances
+        from ._instances import summarize
+
+        job_type = args.job_type
+        if args.job is not None and job_type is None:
+            raise _Failure(_EXIT_USAGE, "with --db, give --type along with --job")
+        try:
+            rows = read_instances(args.db, job_type=job_type, job_name=args.job, limit=args.limit, after=args.after)
+        except (OSError, Exception) as exc:
+            raise _Failure(_EXIT_UNREACHABLE, f"cannot read {args.db}: {exc}") from None
+        instances = [summarize(row).to_wire() for row in rows]
+        body = {
+            "instances": instances,
+            "next_after": instances[-1]["instance_id"] if len(instances) == args.limit else None,
+            "now": time.time_ns() // 1_000_000,
+        }
+    else:
+        params = {"limit": str(args.limit)}
+        for key, value in (("job", args.job), ("job_type", args.job_type), ("after", args.after)):
+            if value is not None:
+                params[key] = value
+        body = _http_get(args.url, "/v1/instances", params, args.token)
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return 0
+    _print_instances(body)
+    return 0
+
+
+def _call_command(args: argparse.Namespace) -> int:
+    from ..jobs._protocol import Request
+
+    if args.command in _EVENT_COMMANDS:
+        job_type, field = _EVENT_COMMANDS[args.command]
+        text = getattr(args, field)
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            raise _Failure(_EXIT_USAGE, f"the {field} is not valid JSON: {exc}") from None
+        op = {"add": "add", "send": "send", "start": "start"}[args.command]
+        request = Request(
+            op=op, job_type=job_type, job_name=args.job, id=args.id, payload=payload, event_id=args.event_id
+        )
+    else:
+        parts = args.instance.split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise _Failure(_EXIT_USAGE, f"expected an instance name type:name:id, got {args.instance!r}")
+        job_type, job_name, id = parts
+        request = Request(
+            op=_INSTANCE_COMMANDS[args.command],
+            job_type=job_type,
+            job_name=job_name,
+            id=id,
+            reason=getattr(args, "reason", None),
+        )
+    try:
+        Request.from_wire(request.to_wire())
+    except ValueError as exc:
+        raise _Failure(_EXIT_USAGE, str(exc)) from None
+    response = _http_call(args.url, request.to_wire(), args.token)
+    if response.get("ok") is not True:
+        error = response.get("error", {})
+        raise _Failure(_EXIT_JOB_ERROR, f"{error.get('_tag')}: {error.get('message')}", response)
+    if args.json:
+        print(json.dumps(response["value"], indent=2))
+    else:
+        _print_value(response["value"])
+    return 0
+
+
+# ==================================================================== HTTP
+
+
+def _http_call(url: str, body: dict[str, Any], token: str | None) -> dict[str, Any]:
+    import httpx
+
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    try:
+        response = httpx.post(url.rstrip("/") + "/v1/call", json=body, headers=headers, timeout=60)
+    except httpx.HTTPError as exc:
+        raise _Failure(_EXIT_UNREACHABLE, f"cannot reach {url}: {exc}") from None
+    return _decode(url, response)
+
+
+def _http_get(url: str, path: str, params: dict[str, str], token: str | None) -> dict[str, Any]:
+    import httpx
+
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.get(url.rstrip("/") + path, params=params, headers=headers, timeout=60)
+    except httpx.HTTPError as exc:
+        raise _Failure(_EXIT_UNREACHABLE, f"cannot reach {url}: {exc}") from None
+    data = _decode(url, response)
+    if response.status_code != 200:
+        error = data.get("error", {})
+        raise _Failure(_EXIT_JOB_ERROR, f"{error.get('_tag')}: {error.get('message')}", data)
+    return data
+
+
+def _decode(url: str, response: Any) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise _Failure(_EXIT_UNREACHABLE, f"{url} answered HTTP {response.status_code} without a JSON body")
+    if response.status_code in (401, 413, 415) or (response.status_code == 404 and "ok" not in data):
+        error = data.get("error", {})
+        raise _Failure(_EXIT_UNREACHABLE, f"HTTP {response.status_code}: {error.get('message')}", data)
+    return data
+
+
+# ==================================================================== output
+
+
+def _when(ms: int | None, now: int) -> str:
+    if ms is None:
+        return "-"
+    stamp = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    delta = (ms - now) / 1000
+    return f"{stamp} ({_relative(delta)})"
+
+
+def _relative(seconds: float) -> str:
+    sign = "in " if seconds >= 0 else ""
+    suffix = "" if seconds >= 0 else " ago"
+    s = abs(seconds)
+    if s < 60:
+        text = f"{s:.0f}s"
+    elif s < 3600:
+        text = f"{s // 60:.0f}m{s % 60:02.0f}s"
+    elif s < 86400:
+        text = f"{s // 3600:.0f}h{(s % 3600) // 60:02.0f}m"
+    else:
+        text = f"{s / 86400:.1f}d"
+    return f"{sign}{text}{suffix}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [
+        max(len(headers[i]), *(len(row[i]) for row in rows)) if rows else len(headers[i]) for i in range(len(headers))
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(lines)
+
+
+def _print_instances(body: dict[str, Any]) -> None:
+    instances = body.get("instances", [])
+    now = int(body.get("now") or time.time_ns() // 1_000_000)
+    if not instances:
+        print("no instances")
+        return
+    rows = [
+        [
+            item["instance_id"],
+            item["status"],
+            _when(item.get("next_alarm"), now),
+            " ".join(f"{key}={value}" for key, value in sorted(item.get("counts", {}).items())),
+        ]
+        for item in instances
+    ]
+    print(_table(["INSTANCE", "STATUS", "NEXT ALARM", "COUNTS"], rows))
+    if body.get("next_after"):
+        print(f"(more: --after {body['next_after']})")
+
+
+def _print_value(value: Any) -> None:
+    if isinstance(value, dict):
+        rows = [[str(key), _show(key, item)] for key, item in value.items()]
+        print(_table(["FIELD", "VALUE"], rows))
+    else:
+        print(json.dumps(value, indent=2))
+
+
+def _show(key: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and key.endswith(("_at", "_time")) and value > 10**11:
+        return _when(value, time.time_ns() // 1_000_000)
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return "-" if value is None else str(value)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
