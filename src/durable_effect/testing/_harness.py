@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
+
+import anyio
 
 from ..backends.memory import MemoryStore
 from ..effect import DurationInput, RandomService
@@ -15,18 +18,37 @@ from ..jobs._runtime import JobsRuntime
 from ..jobs._telemetry import Event, InMemoryTracker
 
 
+class _HarnessClock(TestClock):
+    """The harness's clock: a handler that sleeps on it lets that much virtual time pass at once.
+
+    Nothing else moves time during a call, so a sleeping handler would otherwise wait forever. The sleeper
+    joins the queue of sleepers and the clock moves to its wake-up time, waking earlier sleepers first.
+    """
+
+    async def sleep(self, millis: float) -> None:
+        if millis <= 0:
+            await super().sleep(millis)
+            return
+        due = self.current_time_millis() + millis
+        event = anyio.Event()
+        heapq.heappush(self._sleepers, (due, next(self._seq), event))
+        await self.set_time(due)
+        await event.wait()
+
+
 class JobsHarness:
     """Run ``jobs`` in memory on a :class:`TestClock` starting at ``start_time`` (epoch ms).
 
     ``advance(d)`` fires due alarms one at a time in due-time order, with ``now()`` equal to each alarm's
-    time (including alarms armed by runs inside the same advance), then sets the clock to the end.
+    time (including alarms armed by runs inside the same advance), then sets the clock to the end. A handler
+    run takes no virtual time unless it sleeps on the clock; then the clock moves by the sleep.
     """
 
     __test__ = False
 
     def __init__(self, jobs: DurableJobs, start_time: int = 0, *, seed: int = 0) -> None:
         self.jobs = jobs
-        self.clock = TestClock(start_time)
+        self.clock: TestClock = _HarnessClock(start_time)
         self.store = MemoryStore()
         self.tracker = InMemoryTracker()
         self.runtime = JobsRuntime(
