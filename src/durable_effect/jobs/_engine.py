@@ -102,25 +102,33 @@ class Engine:
         if definition is None:
             call.outcome.error = JobNotFoundError(job_type=request.job_type, name=request.job_name)
             if request.op == "alarm":
-                call.outcome.write = True  # a removed job's alarm: consume it, keep the record
-                call.outcome.record = record
+                # A removed job's alarm: consume it, keep the record (disarmed) in case the job comes back.
+                call.outcome.write = True
+                call.outcome.record = None if record is None else {**record, "alarm": None}
             return call.outcome
         try:
             if record is not None:
                 call.check_record(record)
             handler = _HANDLERS[(definition.job_type, request.op)]
         except TaggedError as error:
-            call.outcome.error = error
-            return call.outcome
-        except KeyError:
-            call.outcome.error = InvalidStateError(
-                instance_id=request.instance_id, expected=f"a {definition.job_type} operation", actual=request.op
-            )
-            return call.outcome
-        try:
-            yield from handler(call, definition)
-        except TaggedError as error:
             call.fail(error)
+        except KeyError:
+            call.fail(
+                InvalidStateError(
+                    instance_id=request.instance_id, expected=f"a {definition.job_type} operation", actual=request.op
+                )
+            )
+        else:
+            try:
+                yield from handler(call, definition)
+            except TaggedError as error:
+                call.fail(error)
+        if request.op == "alarm" and call.outcome.error is not None and not call.outcome.write:
+            # An alarm that cannot run (a record of another version, a stored state its schema rejects) is
+            # consumed, not fired again forever; the record is kept for inspection.
+            call.outcome.write = True
+            call.outcome.record = None if record is None else {**record, "alarm": None}
+            call.outcome.alarm = None
         return call.outcome
 
 
@@ -607,16 +615,9 @@ def _task_run(
     try:
         yield from call.run_user(d, lambda: run(draft))
     except _Failed as failed:
+        yield from _task_failed(call, d, record, source, failed.cause, handled=d.on_error is not None)
         if d.on_error is None:
             raise
-        kind, message = describe_cause(failed.cause)
-        call.emit(
-            "job.failed",
-            error={"message": message, "kind": kind},
-            run_count=record["execute_count"],
-            attempt=1,
-            will_retry=False,
-        )
         draft = Draft(stored, record["alarm"], call.now)  # the failed run's changes are discarded
         error_ctx = _task_context(TaskErrorContext, call, record, draft)
         error_ctx.error_source = source
@@ -633,7 +634,11 @@ def _task_run(
     if not draft.terminated and draft.schedule is None and d.on_idle is not None:
         idle_ctx = _task_context(TaskIdleContext, call, record, draft)
         idle_ctx.idle_reason = source
-        yield from call.run_user(d, lambda: d.on_idle(idle_ctx))  # type: ignore[misc]
+        try:
+            yield from call.run_user(d, lambda: d.on_idle(idle_ctx))  # type: ignore[misc]
+        except _Failed as failed:
+            yield from _task_failed(call, d, record, "on_idle", failed.cause, handled=False)
+            raise
         trigger = "idle"
     if draft.terminated:
         call.emit("job.terminated", reason=draft.terminate_reason, run_count=record["execute_count"])
@@ -643,6 +648,24 @@ def _task_run(
     if draft.schedule is not None and draft.schedule != before:
         call.emit("task.scheduled", scheduled_at=draft.schedule, trigger=trigger)
     call.commit(new)
+
+
+def _task_failed(
+    call: _Call, d: TaskDefinition[Any, Any, Any], record: Record, source: str, cause: Cause[Any], handled: bool
+) -> Body:
+    """Report a failed task handler: ``job.failed``, and an error log unless ``on_error`` takes it."""
+    kind, message = describe_cause(cause)
+    call.emit(
+        "job.failed",
+        error={"message": message, "kind": kind},
+        run_count=record["execute_count"],
+        attempt=1,
+        will_retry=False,
+    )
+    if handled:
+        yield call.log(d, LogLevel.WARNING, f"{source} failed ({kind}: {message}); handled by on_error")
+    else:
+        yield call.log(d, LogLevel.ERROR, f"{source} failed ({kind}: {message})")
 
 
 def _task_send(call: _Call, d: TaskDefinition[Any, Any, Any]) -> Body:
@@ -687,15 +710,6 @@ def _task_execute(call: _Call, d: TaskDefinition[Any, Any, Any], from_client: bo
     except _Failed as failed:
         if from_client:
             raise call.execution_error(failed.cause) from None
-        kind, message = describe_cause(failed.cause)
-        call.emit(
-            "job.failed",
-            error={"message": message, "kind": kind},
-            run_count=record["execute_count"],
-            attempt=1,
-            will_retry=False,
-        )
-        yield call.log(d, LogLevel.ERROR, f"execute failed ({kind}: {message})")
         call.commit(record)  # keep the consumed schedule and the count; the run's own changes are dropped
 
 
