@@ -23,8 +23,7 @@ class DataclassSchema(Generic[T]):
         if not dataclasses.is_dataclass(cls):
             raise TypeError(f"DataclassSchema needs a dataclass, got {cls!r}")
         self._cls = cls
-        self._hints = typing.get_type_hints(cls)
-        self._fields = dataclasses.fields(cls)
+        _fields_of(cls)  # resolve the annotations now: a bad one fails at definition time
 
     @property
     def name(self) -> str:
@@ -45,22 +44,42 @@ class DataclassSchema(Generic[T]):
         return typing.cast(JSON, _encode(value))
 
 
+_FIELDS: dict[type[Any], dict[str, tuple[Any, bool]]] = {}
+
+
+def _fields_of(cls: type[Any]) -> dict[str, tuple[Any, bool]]:
+    """``{field name: (resolved type, required)}`` of a dataclass, resolved once per class."""
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = _resolve_fields(cls)
+    return fields
+
+
+def _resolve_fields(cls: type[Any]) -> dict[str, tuple[Any, bool]]:
+    hints = typing.get_type_hints(cls)
+    return {
+        field.name: (
+            hints[field.name],
+            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING,
+        )
+        for field in dataclasses.fields(cls)
+    }
+
+
 def _decode_dataclass(cls: type[Any], data: object, path: str, issues: list[str]) -> Any:
     if not isinstance(data, dict):
         issues.append(f"{path or '(root)'}: expected an object for {cls.__name__}, got {type(data).__name__}")
         return None
-    hints = typing.get_type_hints(cls)
+    fields = _fields_of(cls)
     values: dict[str, Any] = {}
-    known = set()
-    for field in dataclasses.fields(cls):
-        known.add(field.name)
-        where = f"{path}.{field.name}" if path else field.name
-        if field.name not in data:
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+    for name, (hint, required) in fields.items():
+        where = f"{path}.{name}" if path else name
+        if name not in data:
+            if required:
                 issues.append(f"{where}: field required")
             continue
-        values[field.name] = _decode_value(hints[field.name], data[field.name], where, issues)
-    for extra in sorted(set(data) - known):
+        values[name] = _decode_value(hint, data[name], where, issues)
+    for extra in sorted(set(data) - fields.keys()):
         issues.append(f"{path + '.' if path else ''}{extra}: unknown field")
     return None if issues else cls(**values)
 
