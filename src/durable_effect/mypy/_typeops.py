@@ -1,0 +1,338 @@
+"""Operations on mypy types shared by the features: unions, the effect's type arguments, error tags.
+
+Everything here answers ``None`` (or an empty result) for a type it does not understand, so a feature can fall
+back to mypy's own signature instead of guessing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from mypy.maptype import map_instance_to_supertype
+from mypy.messages import format_type
+from mypy.nodes import Expression, RefExpr, StrExpr, SymbolTableNode, TypeAlias, TypeInfo, Var
+from mypy.options import Options
+from mypy.subtypes import is_same_type
+from mypy.typeops import make_simplified_union
+from mypy.types import (
+    AnyType,
+    CallableType,
+    Instance,
+    LiteralType,
+    NoneType,
+    Overloaded,
+    ProperType,
+    TupleType,
+    Type,
+    TypedDictType,
+    TypeOfAny,
+    TypeType,
+    TypeVarId,
+    TypeVarType,
+    UninhabitedType,
+    UnionType,
+    flatten_nested_unions,
+    get_proper_type,
+)
+from mypy.typevars import fill_typevars_with_any
+
+from ._consts import METADATA_KEY, TAG, TAGGED_ERROR
+
+Lookup = Callable[[str], SymbolTableNode | None]
+"""Finds a definition by full name (the plugin's ``lookup_fully_qualified``)."""
+
+# Members of these kinds are plain values: they have no ``_tag`` and are never instances of an error class.
+_PLAIN_KINDS = (NoneType, LiteralType, TupleType, TypedDictType, CallableType, Overloaded, TypeType)
+
+
+# ---------------------------------------------------------------- unions
+
+
+def members(typ: Type) -> list[ProperType]:
+    """The members of a union, nested unions and aliases flattened; ``Never`` has none, any other type is one."""
+    result: list[ProperType] = []
+    for item in flatten_nested_unions([typ]):
+        proper = get_proper_type(item)
+        if not isinstance(proper, UninhabitedType):
+            result.append(proper)
+    return result
+
+
+def has_any(items: Sequence[ProperType]) -> bool:
+    return any(isinstance(item, AnyType) for item in items)
+
+
+def union(items: Sequence[Type]) -> ProperType:
+    """The simplified union of ``items`` (``Never`` when empty)."""
+    return make_simplified_union(items)
+
+
+def lazy_union(items: Sequence[Type]) -> Type:
+    """The union of ``items`` without simplification, for types that still hold unsolved type variables."""
+    return UnionType.make_union(list(items))
+
+
+def without(items: Sequence[ProperType], removed: Callable[[ProperType], bool]) -> list[ProperType]:
+    return [item for item in items if not removed(item)]
+
+
+def provides(provided: ProperType, required: ProperType) -> bool:
+    """Whether providing ``provided`` meets the requirement ``required``: the same tag class, or the same type."""
+    if isinstance(provided, Instance) and isinstance(required, Instance):
+        return provided.type.fullname == required.type.fullname
+    return is_same_type(provided, required)
+
+
+# ---------------------------------------------------------------- effects, layers, tags
+
+
+def as_instance(typ: Type, fullname: str) -> Instance | None:
+    """``typ`` seen as an instance of the generic class ``fullname`` (mapping a subclass onto it), if it is one."""
+    proper = get_proper_type(typ)
+    if not isinstance(proper, Instance):
+        return None
+    for base in proper.type.mro:
+        if base.fullname == fullname:
+            instance = map_instance_to_supertype(proper, base)
+            return instance if len(instance.args) == len(base.type_vars) else None
+    return None
+
+
+def with_arg(instance: Instance, index: int, arg: Type) -> Instance:
+    """``instance`` with its type argument ``index`` replaced."""
+    args = list(instance.args)
+    args[index] = arg
+    return instance.copy_modified(args=args)
+
+
+def class_of(expr: Expression) -> TypeInfo | None:
+    """The class an expression names directly (``NotFound``, ``errors.NotFound`` or an alias of it).
+
+    A variable holding a class is not enough: at run time it may hold a subclass, and catching or providing a
+    subclass handles less than its declared type says.
+    """
+    if not isinstance(expr, RefExpr):
+        return None
+    node = expr.node
+    if isinstance(node, TypeInfo):
+        return node
+    if isinstance(node, TypeAlias):
+        target = get_proper_type(node.target)
+        if isinstance(target, Instance) and (node.no_args or not target.args):
+            return target.type
+    return None
+
+
+def literal_str_of(expr: Expression) -> str | None:
+    """The value of a string literal, or of a name bound to a ``Final`` string constant."""
+    if isinstance(expr, StrExpr):
+        return expr.value
+    if isinstance(expr, RefExpr) and isinstance(expr.node, Var) and expr.node.is_final:
+        value = expr.node.final_value
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def service_identity(tag: TypeInfo) -> ProperType | None:
+    """What a service tag class adds to ``R``: the first type argument of its ``Tag[Id, S]`` base."""
+    instance = as_instance(fill_typevars_with_any(tag), TAG)
+    return get_proper_type(instance.args[0]) if instance is not None else None
+
+
+def type_args(typ: Type, fullname: str, index: int) -> list[ProperType]:
+    """The members of type argument ``index`` of ``typ`` seen as ``fullname``, over every member of a union.
+
+    A member that is not such an instance (``Any``, or a type mypy already reports as wrong) contributes ``Any``.
+    """
+    result: list[ProperType] = []
+    for member in members(typ):
+        instance = as_instance(member, fullname)
+        if instance is None:
+            result.append(AnyType(TypeOfAny.special_form))
+        else:
+            result.extend(members(instance.args[index]))
+    return result
+
+
+def fresh_type_var(template: TypeVarType, name: str, raw_id: int) -> TypeVarType:
+    """A new type variable like ``template`` (bounds, default), distinct from every variable of the signature."""
+    return TypeVarType(
+        name=name,
+        fullname=f"{template.fullname}{raw_id}",
+        id=TypeVarId(raw_id, namespace=template.id.namespace),
+        values=list(template.values),
+        upper_bound=template.upper_bound,
+        default=template.default,
+        variance=template.variance,
+    )
+
+
+def decouple_result(sig: CallableType, fullname: str, index: int) -> CallableType:
+    """``sig`` whose result's type argument ``index`` is a fresh type variable, tied to no parameter.
+
+    mypy infers a call's type variables also from the context the call appears in, through the declared result.
+    When a return hook computes a smaller argument (``Effect.scoped`` drops ``Scope`` from ``R``), a declared
+    ``Effect[B, E2, R2]`` would let the context (``run_sync`` wants ``R = Never``) decide ``R2``, and then the
+    argument (which still needs ``Scope``) would be rejected. The return hook replaces the fresh variable.
+    """
+    result = as_instance(sig.ret_type, fullname)
+    template = next((var for var in sig.variables if isinstance(var, TypeVarType)), None)
+    if result is None or template is None:
+        return sig
+    computed = fresh_type_var(template, "Computed", _DECOUPLED_ID)
+    return sig.copy_modified(ret_type=with_arg(result, index, computed), variables=[*sig.variables, computed])
+
+
+# Far from the ids mypy gives a signature's own type variables (-1, -2, ...).
+_DECOUPLED_ID = -2000
+
+
+# ---------------------------------------------------------------- error tags
+
+
+class NoTag(enum.Enum):
+    """Why a member of ``E`` has no ``_tag`` string the plugin can compare."""
+
+    ABSENT = "absent"
+    """It has no ``_tag`` at all, so no string matches it."""
+    UNKNOWN = "unknown"
+    """Its ``_tag`` is not a literal the plugin can read, so any string may match it."""
+
+
+def tag_of(info: TypeInfo) -> str | NoTag:
+    """The ``_tag`` of instances of ``info``: recorded when the class was analyzed, else derived from its body."""
+    recorded = info.metadata.get(METADATA_KEY)
+    if recorded is not None and "tag" in recorded:
+        tag = recorded["tag"]
+        return tag if isinstance(tag, str) else NoTag.UNKNOWN
+    if info.get("_tag") is None:
+        return NoTag.ABSENT
+    own = info.names.get("_tag")
+    if own is None:
+        # TaggedError.__init_subclass__ gives a class without its own _tag its name.
+        return info.name if info.has_base(TAGGED_ERROR) else NoTag.UNKNOWN
+    if isinstance(own.node, Var):
+        if isinstance(own.node.final_value, str):
+            return own.node.final_value
+        declared = get_proper_type(own.node.type)
+        if isinstance(declared, LiteralType) and isinstance(declared.value, str):
+            return declared.value
+    return NoTag.UNKNOWN
+
+
+def descendant_tags(info: TypeInfo) -> dict[str, str | None]:
+    """Subclasses of ``info`` defined in its module, by full name, with their tags (``None``: unknown)."""
+    recorded = info.metadata.get(METADATA_KEY)
+    descendants = recorded.get("descendants") if recorded is not None else None
+    if not isinstance(descendants, dict):
+        return {}
+    return {name: tag if isinstance(tag, str) else None for name, tag in descendants.items()}
+
+
+def is_plain_value(member: ProperType) -> bool:
+    """A member that can be neither an error class instance nor carry a ``_tag`` (``None``, tuples, callables)."""
+    return isinstance(member, _PLAIN_KINDS)
+
+
+@dataclass
+class Split:
+    """``E`` divided by a ``catch_tag``: what the handler may receive and what can still fail."""
+
+    caught: list[Type] = field(default_factory=list)
+    rest: list[ProperType] = field(default_factory=list)
+    found: bool = False
+    """Whether the tag can match an error of ``E`` at all (if not, the catch is a mistake)."""
+
+
+def split_by_class(errors: Sequence[ProperType], tag: TypeInfo) -> Split:
+    """Catching by class matches instances of ``tag`` and its subclasses: those members leave ``E``.
+
+    A member that is a superclass of ``tag`` (``Exception``) or not a class (a type variable) stays, since only
+    some of its values are caught.
+    """
+    split = Split(caught=[fill_typevars_with_any(tag)])
+    for member in errors:
+        if isinstance(member, Instance):
+            if member.type.has_base(tag.fullname):
+                split.found = True
+                continue
+            if tag.has_base(member.type.fullname):
+                split.found = True
+        elif not is_plain_value(member):
+            split.found = True
+        split.rest.append(member)
+    return split
+
+
+def split_by_tag(errors: Sequence[ProperType], tag: str, lookup: Lookup) -> Split:
+    """Catching by string matches errors whose ``_tag`` equals it.
+
+    A member with that tag leaves ``E`` unless a subclass of it (defined in its module) has another tag — then
+    the member's values may be those subclass instances, which the string does not catch. A subclass that has
+    the tag makes the string valid and is handed to the handler, though its base stays in ``E``.
+    """
+    split = Split()
+    for member in errors:
+        if not isinstance(member, Instance):
+            if not is_plain_value(member):
+                split.caught.append(member)
+                split.found = True
+            split.rest.append(member)
+            continue
+        own = tag_of(member.type)
+        if own is NoTag.ABSENT:
+            split.rest.append(member)
+            continue
+        if own is NoTag.UNKNOWN:
+            split.caught.append(member)
+            split.found = True
+            split.rest.append(member)
+            continue
+        descendants = descendant_tags(member.type)
+        if own == tag:
+            split.found = True
+            split.caught.append(member)
+            if any(other != tag for other in descendants.values()):
+                split.rest.append(member)
+            continue
+        split.rest.append(member)
+        for fullname, other in descendants.items():
+            if other is None:
+                split.caught.append(member)
+                split.found = True
+            elif other == tag:
+                symbol = lookup(fullname)
+                if symbol is not None and isinstance(symbol.node, TypeInfo):
+                    split.caught.append(fill_typevars_with_any(symbol.node))
+                    split.found = True
+    return split
+
+
+# ---------------------------------------------------------------- messages
+
+
+def describe_union(types: Sequence[Type], options: Options) -> str:
+    """``"A | B"`` for a union of several types."""
+    return format_type(union(types), options)
+
+
+def describe_each(types: Sequence[Type], options: Options) -> str:
+    """``"A"``, ``"A" and "B"``, ``"A", "B" and "C"``."""
+    names = [format_type(typ, options) for typ in types]
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def describe_tags(errors: Sequence[ProperType]) -> str:
+    """The ``_tag`` strings of the members of ``E`` that have one, quoted, for an error message."""
+    tags: list[str] = []
+    for member in errors:
+        if isinstance(member, Instance):
+            tag = tag_of(member.type)
+            if isinstance(tag, str) and f'"{tag}"' not in tags:
+                tags.append(f'"{tag}"')
+    return ", ".join(tags)
