@@ -1,0 +1,296 @@
+# Stubs for the ``workers`` module of Cloudflare Python Workers (built into workerd; PyPI
+# ``workers-runtime-sdk``). The SDK types ``ctx`` and ``env`` loosely and storage not at all; these stubs
+# type the Durable Object state, its storage and alarm API, RPC stubs, and the HTTP classes, with the
+# signatures of the Workers runtime. JS options objects are passed as keyword arguments (Pyodide turns
+# keyword arguments of a JS call into a trailing options object). Promises are ``JsPromise``.
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from http import HTTPMethod, HTTPStatus
+from typing import Any, Protocol, TypedDict, TypeVar, overload, type_check_only
+
+from pyodide.ffi import JsArray, JsMap, JsNull, JsPromise, JsProxy
+
+_T = TypeVar("_T")
+
+Headers = dict[str, str] | list[tuple[str, str]] | JsProxy
+Body = str | bytes | JsProxy | None
+
+# ---------------------------------------------------------------------------------------------------
+# Execution contexts
+
+@type_check_only
+class ExecutionContext(Protocol):
+    """``ctx`` of a ``WorkerEntrypoint``: extend the request's lifetime for background work."""
+
+    def waitUntil(self, promise: Awaitable[Any], /) -> None: ...
+    def passThroughOnException(self) -> None: ...
+
+@type_check_only
+class DurableObjectId(Protocol):
+    """The id of one Durable Object (``idFromName`` is deterministic: the same name, the same object)."""
+
+    @property
+    def name(self) -> str | None: ...
+    def toString(self) -> str: ...
+    def equals(self, other: DurableObjectId, /) -> bool: ...
+
+@type_check_only
+class AlarmInvocationInfo(Protocol):
+    """What ``alarm(alarm_info)`` receives: whether this run retries a failed one, and how often it did."""
+
+    @property
+    def isRetry(self) -> bool: ...
+    @property
+    def retryCount(self) -> int: ...
+
+@type_check_only
+class SqlStorageCursor(Protocol):
+    @property
+    def rowsRead(self) -> int: ...
+    @property
+    def rowsWritten(self) -> int: ...
+    @property
+    def columnNames(self) -> JsArray[str]: ...
+    def toArray(self) -> JsArray[JsProxy]: ...
+    def one(self) -> JsProxy: ...
+    def raw(self) -> Iterable[JsArray[Any]]: ...
+
+@type_check_only
+class SqlStorage(Protocol):
+    """``ctx.storage.sql`` of a SQLite-backed Durable Object (synchronous)."""
+
+    @property
+    def databaseSize(self) -> int: ...
+    def exec(self, query: str, /, *bindings: Any) -> SqlStorageCursor: ...
+
+@type_check_only
+class DurableObjectTransaction(Protocol):
+    def get(self, key: str, /, *, allowConcurrency: bool = ..., noCache: bool = ...) -> JsPromise[Any]: ...
+    def put(
+        self,
+        key: str,
+        value: Any,
+        /,
+        *,
+        allowConcurrency: bool = ...,
+        allowUnconfirmed: bool = ...,
+        noCache: bool = ...,
+    ) -> JsPromise[None]: ...
+    def delete(
+        self, key: str, /, *, allowConcurrency: bool = ..., allowUnconfirmed: bool = ..., noCache: bool = ...
+    ) -> JsPromise[bool]: ...
+    def rollback(self) -> None: ...
+    def getAlarm(self, *, allowConcurrency: bool = ...) -> JsPromise[float | JsNull]: ...
+    def setAlarm(
+        self, scheduledTime: float | JsProxy, /, *, allowConcurrency: bool = ..., allowUnconfirmed: bool = ...
+    ) -> JsPromise[None]: ...
+    def deleteAlarm(self, *, allowConcurrency: bool = ..., allowUnconfirmed: bool = ...) -> JsPromise[None]: ...
+
+@type_check_only
+class DurableObjectStorage(Protocol):
+    """``ctx.storage``: transactional key/value storage (values are structured-cloned) and the one alarm.
+
+    Writes issued without an ``await`` in between are committed atomically (write coalescing); the
+    object's output gate holds responses until they are durable. A missing key reads as ``None`` (JS
+    ``undefined``); ``getAlarm`` answers ``JsNull`` when no alarm is set.
+    """
+
+    @property
+    def sql(self) -> SqlStorage: ...
+    @overload
+    def get(self, key: str, /, *, allowConcurrency: bool = ..., noCache: bool = ...) -> JsPromise[Any]: ...
+    @overload
+    def get(
+        self, keys: JsArray[str], /, *, allowConcurrency: bool = ..., noCache: bool = ...
+    ) -> JsPromise[JsMap[str, Any]]: ...
+    def list(
+        self,
+        *,
+        start: str = ...,
+        startAfter: str = ...,
+        end: str = ...,
+        prefix: str = ...,
+        reverse: bool = ...,
+        limit: int = ...,
+        allowConcurrency: bool = ...,
+        noCache: bool = ...,
+    ) -> JsPromise[JsMap[str, Any]]: ...
+    @overload
+    def put(
+        self,
+        key: str,
+        value: Any,
+        /,
+        *,
+        allowConcurrency: bool = ...,
+        allowUnconfirmed: bool = ...,
+        noCache: bool = ...,
+    ) -> JsPromise[None]: ...
+    @overload
+    def put(
+        self, entries: JsProxy, /, *, allowConcurrency: bool = ..., allowUnconfirmed: bool = ..., noCache: bool = ...
+    ) -> JsPromise[None]: ...
+    @overload
+    def delete(
+        self, key: str, /, *, allowConcurrency: bool = ..., allowUnconfirmed: bool = ..., noCache: bool = ...
+    ) -> JsPromise[bool]: ...
+    @overload
+    def delete(
+        self, keys: JsArray[str], /, *, allowConcurrency: bool = ..., allowUnconfirmed: bool = ..., noCache: bool = ...
+    ) -> JsPromise[int]: ...
+    def deleteAll(
+        self, *, allowConcurrency: bool = ..., allowUnconfirmed: bool = ..., noCache: bool = ...
+    ) -> JsPromise[None]: ...
+    def transaction(self, closure: Callable[[DurableObjectTransaction], Awaitable[_T]], /) -> JsPromise[_T]: ...
+    def transactionSync(self, closure: Callable[[], _T], /) -> _T: ...
+    def getAlarm(self, *, allowConcurrency: bool = ...) -> JsPromise[float | JsNull]: ...
+    def setAlarm(
+        self, scheduledTime: float | JsProxy, /, *, allowConcurrency: bool = ..., allowUnconfirmed: bool = ...
+    ) -> JsPromise[None]: ...
+    def deleteAlarm(self, *, allowConcurrency: bool = ..., allowUnconfirmed: bool = ...) -> JsPromise[None]: ...
+    def sync(self) -> JsPromise[None]: ...
+
+@type_check_only
+class DurableObjectState(Protocol):
+    """``ctx`` of a ``DurableObject``."""
+
+    @property
+    def id(self) -> DurableObjectId: ...
+    @property
+    def storage(self) -> DurableObjectStorage: ...
+    def waitUntil(self, promise: Awaitable[Any], /) -> None: ...
+    def blockConcurrencyWhile(self, callback: Callable[[], Awaitable[_T]], /) -> JsPromise[_T]: ...
+    def abort(self, reason: str | None = None, /) -> None: ...
+
+# ---------------------------------------------------------------------------------------------------
+# Bindings
+
+@type_check_only
+class DurableObjectStub(Protocol):
+    """An RPC stub of one Durable Object: every public method of the class is an awaitable call."""
+
+    @property
+    def id(self) -> DurableObjectId: ...
+    @property
+    def name(self) -> str | None: ...
+    def fetch(self, resource: str | Request, /, **options: Any) -> Awaitable[Response]: ...
+    def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]: ...
+
+@type_check_only
+class DurableObjectNamespace(Protocol):
+    """``env.<BINDING>`` of a Durable Object class."""
+
+    def idFromName(self, name: str, /) -> DurableObjectId: ...
+    def idFromString(self, id: str, /) -> DurableObjectId: ...
+    def newUniqueId(self, *, jurisdiction: str = ...) -> DurableObjectId: ...
+    def get(self, id: DurableObjectId, /, *, locationHint: str = ...) -> DurableObjectStub: ...
+    def getByName(self, name: str, /, *, locationHint: str = ...) -> DurableObjectStub: ...
+    def jurisdiction(self, jurisdiction: str, /) -> DurableObjectNamespace: ...
+
+# ---------------------------------------------------------------------------------------------------
+# Entry points
+
+class DurableObject:
+    """Base class of a Durable Object. Public ``async def`` methods are RPC methods; ``fetch(request)``
+    serves HTTP; ``alarm(alarm_info)`` runs when the object's alarm fires."""
+
+    ctx: DurableObjectState
+    env: Any
+    def __init__(self, ctx: DurableObjectState, env: Any) -> None: ...
+
+class WorkerEntrypoint:
+    """Base class of a Worker entry point (``Default`` serves the Worker's HTTP)."""
+
+    ctx: ExecutionContext
+    env: Any
+    def __init__(self, ctx: ExecutionContext, env: Any) -> None: ...
+
+class WorkflowEntrypoint:
+    ctx: ExecutionContext
+    env: Any
+    def __init__(self, ctx: ExecutionContext, env: Any) -> None: ...
+
+# ---------------------------------------------------------------------------------------------------
+# HTTP
+
+class FetchKwargs(TypedDict, total=False):
+    headers: Headers | None
+    body: Body
+    method: HTTPMethod | str | None
+    redirect: str | None
+
+class Request:
+    def __init__(self, input: Request | str | JsProxy, **options: Any) -> None: ...
+    @property
+    def js_object(self) -> JsProxy: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def method(self) -> HTTPMethod: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def body_used(self) -> bool: ...
+    async def text(self) -> str: ...
+    async def json(self, **kwargs: Any) -> Any: ...
+    async def bytes(self) -> bytes: ...
+    def clone(self) -> Request: ...
+
+class Response:
+    def __init__(
+        self,
+        body: Body = None,
+        status: HTTPStatus | int | None = None,
+        status_text: str = "",
+        headers: Headers | None = None,
+        web_socket: JsProxy | None = None,
+    ) -> None: ...
+    @property
+    def js_object(self) -> JsProxy: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @staticmethod
+    def from_json(
+        data: str | dict[str, Any] | list[Any] | JsProxy,
+        status: HTTPStatus | int = ...,
+        status_text: str = "",
+        headers: Headers | None = None,
+    ) -> Response: ...
+    @staticmethod
+    def redirect(url: str, status: HTTPStatus | int = ...) -> JsProxy: ...
+    async def text(self) -> str: ...
+    async def json(self, **kwargs: Any) -> Any: ...
+    async def bytes(self) -> bytes: ...
+
+async def fetch(resource: str | Request | JsProxy, **options: Any) -> Response: ...
+def import_from_javascript(module_name: str) -> Any: ...
+def python_to_rpc(value: Any) -> Any: ...
+def python_from_rpc(obj: Any) -> Any: ...
+def handler(func: Callable[..., _T]) -> Callable[..., _T]: ...
+
+class NonRetryableError(Exception): ...
+
+__all__ = [
+    "AlarmInvocationInfo",
+    "DurableObject",
+    "DurableObjectId",
+    "DurableObjectNamespace",
+    "DurableObjectState",
+    "DurableObjectStorage",
+    "DurableObjectStub",
+    "ExecutionContext",
+    "NonRetryableError",
+    "Request",
+    "Response",
+    "SqlStorage",
+    "WorkerEntrypoint",
+    "WorkflowEntrypoint",
+    "fetch",
+    "handler",
+    "import_from_javascript",
+    "python_from_rpc",
+    "python_to_rpc",
+]
