@@ -46,10 +46,14 @@ __all__ = [
     "Binding",
     "DataModule",
     "DurableObjectNamespace",
+    "ExternalService",
+    "JsModule",
+    "JsWorker",
     "JsonBinding",
     "Module",
     "PythonModule",
     "RawBinding",
+    "Socket",
     "TextBinding",
     "Toolchain",
     "ToolchainError",
@@ -564,6 +568,53 @@ class RawBinding:
 Binding = TextBinding | JsonBinding | RawBinding
 
 
+@dataclasses.dataclass(frozen=True)
+class ExternalService:
+    """An HTTP server outside workerd (e.g. a test's collector) that workers can reach as a service,
+    for instance as their ``global_outbound`` (every ``fetch`` goes there, whatever the URL's host)."""
+
+    name: str
+    address: str
+    """``host:port``, e.g. ``127.0.0.1:8123``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JsModule:
+    """An ES module of a JavaScript worker: ``name`` is its module name, e.g. ``bench.js``."""
+
+    name: str
+    path: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class JsWorker:
+    """A JavaScript module worker served next to the Python one (e.g. a baseline to compare with).
+
+    Its Durable Object namespaces are stored under the same ``storage_dir``; to bind a class of another
+    worker, use ``RawBinding('(name = "X", durableObjectNamespace = (className = "C", serviceName = "main"))')``.
+    """
+
+    name: str
+    modules: Sequence[JsModule]
+    """Main module first."""
+    durable_objects: Sequence[DurableObjectNamespace] = ()
+    bindings: Sequence[Binding] = ()
+    compatibility_date: str = COMPATIBILITY_DATE
+    compatibility_flags: Sequence[str] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Socket:
+    """An extra HTTP socket on ``127.0.0.1:port`` serving ``service`` (the main socket is ``socket_name``)."""
+
+    name: str
+    service: str
+    port: int
+
+
+Service = ExternalService | JsWorker
+
+
 def _capnp_string(value: str) -> str:
     """Quote ``value`` as a Cap'n Proto text literal (JSON escapes are valid capnp escapes)."""
     return json.dumps(value, ensure_ascii=True)
@@ -584,6 +635,59 @@ def _binding_text(binding: Binding) -> str:
     return binding.capnp_text
 
 
+def _namespace_binding_line(ns: DurableObjectNamespace) -> str:
+    return (
+        f"      (name = {_capnp_string(ns.binding)}, "
+        f"durableObjectNamespace = (className = {_capnp_string(ns.class_name)})),"
+    )
+
+
+def _namespace_line(ns: DurableObjectNamespace) -> str:
+    return (
+        f"      (className = {_capnp_string(ns.class_name)}, uniqueKey = {_capnp_string(ns.unique_key)}, "
+        f"enableSql = {'true' if ns.enable_sql else 'false'}),"
+    )
+
+
+def _service_text(service: Service, config_dir: Path, storage_service: str) -> tuple[str, str]:
+    """``(entry in services = [...], extra top-level const)`` for an extra service."""
+    if isinstance(service, ExternalService):
+        entry = (
+            f"    (name = {_capnp_string(service.name)}, "
+            f"external = (address = {_capnp_string(service.address)}, http = ())),"
+        )
+        return entry, ""
+    const = "jsWorker" + re.sub(r"[^A-Za-z0-9]", "", service.name.title())
+    modules = "\n".join(
+        f"    (name = {_capnp_string(m.name)}, esModule = embed {_capnp_string(_embed_path(m.path, config_dir))}),"
+        for m in service.modules
+    )
+    bindings = [_namespace_binding_line(ns) for ns in service.durable_objects]
+    bindings += [f"      {_binding_text(b)}," for b in service.bindings]
+    namespaces = "\n".join(_namespace_line(ns) for ns in service.durable_objects)
+    flags = ", ".join(_capnp_string(f) for f in service.compatibility_flags)
+    storage = ""
+    if service.durable_objects:
+        storage = f"  durableObjectStorage = (localDisk = {_capnp_string(storage_service)}),\n"
+    newline = "\n"
+    text = f"""
+const {const} :Workerd.Worker = (
+  modules = [
+{modules}
+  ],
+  compatibilityDate = {_capnp_string(service.compatibility_date)},
+  compatibilityFlags = [{flags}],
+  bindings = [
+{newline.join(bindings)}
+  ],
+  durableObjectNamespaces = [
+{namespaces}
+  ],
+{storage});
+"""
+    return f"    (name = {_capnp_string(service.name)}, worker = .{const}),", text
+
+
 def write_config(
     config_path: Path,
     *,
@@ -596,6 +700,9 @@ def write_config(
     compatibility_flags: Sequence[str] = COMPATIBILITY_FLAGS,
     service_name: str = "main",
     socket_name: str = "http",
+    services: Sequence[Service] = (),
+    global_outbound: str | None = None,
+    sockets: Sequence[Socket] = (),
 ) -> Path:
     """Write a ``Workerd.Config`` for one Python Worker and return ``config_path``.
 
@@ -605,6 +712,11 @@ def write_config(
     (SQLite-backed when ``enable_sql``) under ``storage_dir`` via a writable disk service. The
     worker listens for HTTP on ``127.0.0.1:<port>`` through the socket ``socket_name`` (which
     :class:`WorkerdProcess` can re-bind to another port).
+
+    ``services`` adds services next to the Python worker: :class:`ExternalService` (an HTTP server outside
+    workerd) and :class:`JsWorker` (a JavaScript module worker). ``global_outbound`` names the service the
+    Python worker's ``fetch`` goes to (default: workerd's ``internet``, which refuses private addresses).
+    ``sockets`` adds HTTP sockets on fixed ports (e.g. one for a JavaScript worker).
     """
     if not modules or not isinstance(modules[0], PythonModule):
         raise ValueError("the first module must be the worker's main Python module")
@@ -623,20 +735,25 @@ def write_config(
         kind = "pythonModule" if isinstance(module, PythonModule) else "data"
         embedded = _capnp_string(_embed_path(module.path, config_dir))
         module_lines.append(f"      (name = {_capnp_string(module.name)}, {kind} = embed {embedded}),")
-    binding_lines = [
-        f"      (name = {_capnp_string(ns.binding)}, "
-        f"durableObjectNamespace = (className = {_capnp_string(ns.class_name)})),"
-        for ns in durable_objects
-    ]
+    binding_lines = [_namespace_binding_line(ns) for ns in durable_objects]
     binding_lines += [f"      {_binding_text(b)}," for b in bindings]
-    namespace_lines = [
-        f"      (className = {_capnp_string(ns.class_name)}, uniqueKey = {_capnp_string(ns.unique_key)}, "
-        f"enableSql = {'true' if ns.enable_sql else 'false'}),"
-        for ns in durable_objects
-    ]
+    namespace_lines = [_namespace_line(ns) for ns in durable_objects]
     flags = ", ".join(_capnp_string(f) for f in compatibility_flags)
     storage_service = f"{service_name}-do-storage"
     storage = f"  durableObjectStorage = (localDisk = {_capnp_string(storage_service)}),\n" if durable_objects else ""
+    if global_outbound is not None:
+        storage += f"  globalOutbound = {_capnp_string(global_outbound)},\n"
+    extra_entries: list[str] = []
+    extra_consts: list[str] = []
+    for service in services:
+        entry, const = _service_text(service, config_dir, storage_service)
+        extra_entries.append(entry)
+        extra_consts.append(const)
+    socket_lines = [
+        f"    (name = {_capnp_string(sock.name)}, address = {_capnp_string(f'127.0.0.1:{sock.port}')}, http = (),"
+        f" service = {_capnp_string(sock.service)}),"
+        for sock in sockets
+    ]
     newline = "\n"
     text = f"""\
 # Generated by tests/workerd/runtime.py. Do not edit.
@@ -647,10 +764,12 @@ const config :Workerd.Config = (
     (name = {_capnp_string(service_name)}, worker = .worker),
     (name = {_capnp_string(storage_service)},
      disk = (path = {_capnp_string(str(storage_dir))}, writable = true)),
+{newline.join(extra_entries)}
   ],
   sockets = [
     (name = {_capnp_string(socket_name)}, address = {_capnp_string(f"127.0.0.1:{port}")}, http = (),
      service = {_capnp_string(service_name)}),
+{newline.join(socket_lines)}
   ],
 );
 
@@ -667,7 +786,7 @@ const worker :Workerd.Worker = (
 {newline.join(namespace_lines)}
   ],
 {storage});
-"""
+{"".join(extra_consts)}"""
     config_path.write_text(text, encoding="utf-8")
     return config_path
 
