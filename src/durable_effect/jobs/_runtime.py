@@ -108,8 +108,8 @@ class JobsRuntime:
             if self._on_events is not None:
                 self._on_events(outcome.events)
             self.tracker.record(outcome.events)
-            if self._deliver_inline:
-                await self.tracker.flush()
+        if self._deliver_inline:
+            await self.tracker.flush()  # also retries what earlier calls could not deliver
         return outcome
 
     async def _run(self, request: Request) -> Outcome:

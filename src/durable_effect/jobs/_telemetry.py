@@ -8,8 +8,10 @@ retried with backoff across flushes, and never raises.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -109,10 +111,18 @@ class InMemoryTracker:
         return None
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Built once: loading the CA bundle costs about 0.1 s, too much to pay on every delivery."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 async def _httpx_send(url: str, headers: Mapping[str, str], body: bytes, timeout_s: float) -> int:
     import httpx
 
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
+    async with httpx.AsyncClient(timeout=timeout_s, verify=_tls_context()) as client:
         response = await client.post(url, content=body, headers=dict(headers))
         return response.status_code
 
@@ -123,11 +133,14 @@ class HttpBatchTracker:
     ``flush`` sends queued batches until the queue is empty or ``config.timeout`` runs out. A failed batch
     stays queued and the endpoint is left alone for a growing backoff (1 s doubling to 60 s); the queue is
     bounded (oldest events are dropped past ``max_queue``), so a dead endpoint costs memory and time only
-    within limits and never fails a call.
+    within limits and never fails a call. ``monotonic`` (seconds) paces the backoff; tests may replace it.
     """
 
-    def __init__(self, config: TrackerConfig, *, max_queue: int = 10_000) -> None:
+    def __init__(
+        self, config: TrackerConfig, *, max_queue: int = 10_000, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.config = config
+        self._monotonic = monotonic
         self._queue: deque[Event] = deque(maxlen=max_queue)
         self._send: SendBatch = config.send or _httpx_send
         self._failures = 0
@@ -144,7 +157,7 @@ class HttpBatchTracker:
         self._queue.extend(events)
 
     async def flush(self) -> None:
-        if not self._queue or time.monotonic() < self._retry_at or self._lock.locked():
+        if not self._queue or self._monotonic() < self._retry_at or self._lock.locked():
             return
         async with self._lock:
             with anyio.move_on_after(self._timeout_s):
@@ -171,7 +184,7 @@ class HttpBatchTracker:
     def _back_off(self, reason: str) -> None:
         self._failures += 1
         delay = min(60.0, 2.0 ** (self._failures - 1))
-        self._retry_at = time.monotonic() + delay
+        self._retry_at = self._monotonic() + delay
         _log.warning("telemetry delivery to %s failed (%s); retrying in %.0f s", self.config.endpoint, reason, delay)
 
 
