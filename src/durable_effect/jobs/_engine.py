@@ -175,6 +175,10 @@ class _Call:
             )
         )
 
+    def state_fields(self, state: Any) -> dict[str, Any]:
+        """``pre_execution_state`` for execution events when the tracker asks for it (``include_state``)."""
+        return {"pre_execution_state": state} if self.engine._events.include_state else {}
+
     # ---------------------------------------------------------------- records
 
     def check_record(self, record: Record) -> None:
@@ -357,7 +361,7 @@ def _continuous_run(call: _Call, d: ContinuousDefinition[Any, Any], record: Reco
         attempt=attempt,
         is_retry=retrying or call.request.is_retry,
     )
-    extra = {"pre_execution_state": before} if call.engine._events.include_state else {}
+    extra = call.state_fields(before)
     try:
         yield from call.run_user(d, lambda: d.execute(ctx))
     except _Failed as failed:
@@ -386,9 +390,11 @@ def _continuous_run(call: _Call, d: ContinuousDefinition[Any, Any], record: Reco
     call.emit("job.executed", run_count=run_count, duration_ms=call.duration_ms, attempt=attempt, **extra)
     if draft.terminated:
         call.emit("job.terminated", reason=draft.terminate_reason, run_count=run_count)
+        yield call.log(d, LogLevel.DEBUG, f"run {run_count} terminated the instance ({draft.terminate_reason})")
         call.commit(None)
         return None
     clock = yield Effect.service(Clock)
+    yield call.log(d, LogLevel.DEBUG, f"run {run_count} succeeded (attempt {attempt}, {call.duration_ms} ms)")
     record = {
         **record,
         "state": call.encode(d.state_schema, draft.state, "state"),
@@ -475,6 +481,7 @@ def _debounce_add(call: _Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
         record["alarm"] = int(call.now + d.flush_after_ms)
         record["retry_attempt"] = 0
         call.emit("debounce.started", flush_at=record["alarm"])
+    yield call.log(d, LogLevel.DEBUG, f"event {count} added; flush at {record['alarm']}")
     if d.max_events is not None and count >= d.max_events and not record.get("retry_attempt"):
         yield from _debounce_flush_run(call, d, record, "max_events", from_client=True)
         call.respond(
@@ -510,7 +517,7 @@ def _debounce_flush_run(
         instance_id=call.request.instance_id,
         job_name=call.request.job_name,
     )
-    extra = {"pre_execution_state": record["state"]} if call.engine._events.include_state else {}
+    extra = call.state_fields(record["state"])
     try:
         yield from call.run_user(d, lambda: d.execute(ctx))
     except _Failed as failed:
@@ -530,9 +537,10 @@ def _debounce_flush_run(
             will_retry=False,
             **extra,
         )
-        yield call.log(d, LogLevel.ERROR, f"flush of {count} events failed ({kind}: {message}); batch dropped")
         if from_client:
+            yield call.log(d, LogLevel.ERROR, f"flush of {count} events failed ({kind}: {message})")
             raise call.execution_error(failed.cause) from None
+        yield call.log(d, LogLevel.ERROR, f"flush of {count} events failed ({kind}: {message}); batch dropped")
         call.commit(_debounce_emptied(call, record))
         return
     call.emit("debounce.flushed", event_count=count, reason=reason, duration_ms=call.duration_ms, **extra)
@@ -629,7 +637,13 @@ def _task_run(
             raise _Failed(failed.cause + failed_again.cause) from None
     else:
         if source == "execute":
-            call.emit("job.executed", run_count=record["execute_count"], duration_ms=call.duration_ms, attempt=1)
+            call.emit(
+                "job.executed",
+                run_count=record["execute_count"],
+                duration_ms=call.duration_ms,
+                attempt=1,
+                **call.state_fields(record["state"]),
+            )
     trigger = "event" if source == "on_event" else "execute"
     if not draft.terminated and draft.schedule is None and d.on_idle is not None:
         idle_ctx = _task_context(TaskIdleContext, call, record, draft)
@@ -642,11 +656,13 @@ def _task_run(
         trigger = "idle"
     if draft.terminated:
         call.emit("job.terminated", reason=draft.terminate_reason, run_count=record["execute_count"])
+        yield call.log(d, LogLevel.DEBUG, f"{source} terminated the instance ({draft.terminate_reason})")
         call.commit(None)
         return
     new = {**record, "state": call.encode(d.state_schema, draft.state, "state"), "alarm": draft.schedule}
     if draft.schedule is not None and draft.schedule != before:
         call.emit("task.scheduled", scheduled_at=draft.schedule, trigger=trigger)
+    yield call.log(d, LogLevel.DEBUG, f"{source} done; scheduled at {draft.schedule}")
     call.commit(new)
 
 
@@ -661,6 +677,7 @@ def _task_failed(
         run_count=record["execute_count"],
         attempt=1,
         will_retry=False,
+        **call.state_fields(record["state"]),
     )
     if handled:
         yield call.log(d, LogLevel.WARNING, f"{source} failed ({kind}: {message}); handled by on_error")
