@@ -7,6 +7,7 @@ atomic write. A handler failure discards the run's draft, so nothing of a failed
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Never
@@ -218,14 +219,20 @@ class _Call:
 
     def remember_event(self, record: Record) -> None:
         """Keep this call's ``event_id`` (bounded by age and count) in the record."""
-        ids: dict[str, int] = {
-            key: at for key, at in record.get("event_ids", {}).items() if self.now - at < EVENT_ID_RETENTION_MS
-        }
+        stored: dict[str, int] = record.get("event_ids") or {}
+        # Ids are kept in the order they were seen, so the expired ones are a prefix: skip just those.
+        cutoff = self.now - EVENT_ID_RETENTION_MS
+        expired = 0
+        for at in stored.values():
+            if at > cutoff:
+                break
+            expired += 1
+        ids = dict(itertools.islice(stored.items(), expired, None)) if expired else dict(stored)
         if self.request.event_id is not None:
             ids.pop(self.request.event_id, None)
             ids[self.request.event_id] = self.now
         if len(ids) > EVENT_ID_LIMIT:
-            ids = dict(list(ids.items())[-EVENT_ID_LIMIT:])
+            ids = dict(itertools.islice(ids.items(), len(ids) - EVENT_ID_LIMIT, None))
         record["event_ids"] = ids
 
     # ---------------------------------------------------------------- schemas
