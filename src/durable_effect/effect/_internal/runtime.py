@@ -35,6 +35,8 @@ from .core import (
     OP_UNINTERRUPTIBLE,
     Effect,
     Exit,
+    FlatMap,
+    Succeed,
     YieldNow,
 )
 from .errors import FiberFailure, UnknownException
@@ -51,8 +53,16 @@ class NonEffectYieldedError(TypeError):
     """A generator body yielded something that is not an effect."""
 
 
+# Internal continuation frames carry an ``_op`` too (outside the effect codes), so delivering an exit dispatches
+# on one attribute read for every kind of frame but generators.
+_OP_RESTORE_CONTEXT = 100
+_OP_AFTER_FINALIZER = 101
+_OP_END_UNINTERRUPTIBLE = 102
+
+
 class _RestoreContext:
     __slots__ = ("ctx",)
+    _op = _OP_RESTORE_CONTEXT
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -62,6 +72,7 @@ class _AfterFinalizer:
     """Re-emit the exit that triggered a finalizer once the finalizer is done."""
 
     __slots__ = ("ok", "value")
+    _op = _OP_AFTER_FINALIZER
 
     def __init__(self, ok: bool, value: Any) -> None:
         self.ok = ok
@@ -70,6 +81,7 @@ class _AfterFinalizer:
 
 class _EndUninterruptible:
     __slots__ = ()
+    _op = _OP_END_UNINTERRUPTIBLE
 
 
 _END_UNINTERRUPTIBLE = _EndUninterruptible()
@@ -112,7 +124,25 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                 except Exception as exc:
                     ok, value = False, Die(exc)
                 cur = None
-            elif op == OP_FLAT_MAP or op == OP_MAP or op == OP_FOLD:
+            elif op == OP_FLAT_MAP:
+                first = cur._first
+                if first._op == OP_SUCCEED:
+                    # ``succeed(x).flat_map(f)``: call ``f(x)`` now instead of a round trip through the stack.
+                    try:
+                        cur = cur._f(first._value)
+                    except Exception as exc:
+                        ok, value, cur = False, Die(exc), None
+                    else:
+                        if cur is None:
+                            ok, value = False, _non_effect(None)
+                else:
+                    stack.append(cur)
+                    # A left-nested chain (``eff.flat_map(f).flat_map(g)...``): push its links in one go.
+                    while first.__class__ is FlatMap:
+                        stack.append(first)
+                        first = first._first
+                    cur = first
+            elif op == OP_MAP or op == OP_FOLD:
                 stack.append(cur)
                 cur = cur._first
             elif op == OP_GEN:
@@ -234,36 +264,18 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                     value = Sequential(value, Die(exc))
             continue
         stack.pop()
-        cls = frame.__class__
-        if cls is _RestoreContext:
-            ctx = frame.ctx
-            continue
-        if cls is _AfterFinalizer or cls is _EndUninterruptible:
-            shield -= 1
-            if cls is _AfterFinalizer:
-                if ok:
-                    ok, value = frame.ok, frame.value
-                elif not frame.ok:
-                    value = Sequential(frame.value, value)
-            if not shield and cancel_exc is not None and cancelled is None:
-                # Leaving a shielded region: a cancellation that arrived meanwhile was held back; deliver it now
-                # rather than letting the rest of the effect run on as if nothing happened.
-                try:
-                    await anyio.lowlevel.checkpoint_if_cancelled()
-                except cancel_exc as exc:
-                    cancelled = exc
-                    shield += 1
-                    ok, value = False, (Interrupt() if ok else Sequential(value, Interrupt()))
-            continue
         op = frame._op
         if op == OP_FLAT_MAP:
             if ok:
                 try:
                     cur = frame._f(value)
-                    if cur is None:
-                        ok, value = False, _non_effect(None)
                 except Exception as exc:
                     ok, value = False, Die(exc)
+                else:
+                    if cur.__class__ is Succeed:  # the common ``lambda x: succeed(...)``: deliver it right away
+                        value, cur = cur._value, None
+                    elif cur is None:
+                        ok, value = False, _non_effect(None)
         elif op == OP_MAP:
             if ok:
                 try:
@@ -296,6 +308,24 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                     ok, value = False, _non_effect(None)
             except Exception as exc:
                 ok, value = False, Die(exc)
+        elif op == _OP_RESTORE_CONTEXT:
+            ctx = frame.ctx
+        else:  # _OP_AFTER_FINALIZER or _OP_END_UNINTERRUPTIBLE
+            shield -= 1
+            if op == _OP_AFTER_FINALIZER:
+                if ok:
+                    ok, value = frame.ok, frame.value
+                elif not frame.ok:
+                    value = Sequential(frame.value, value)
+            if not shield and cancel_exc is not None and cancelled is None:
+                # Leaving a shielded region: a cancellation that arrived meanwhile was held back; deliver it now
+                # rather than letting the rest of the effect run on as if nothing happened.
+                try:
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                except cancel_exc as exc:
+                    cancelled = exc
+                    shield += 1
+                    ok, value = False, (Interrupt() if ok else Sequential(value, Interrupt()))
     if cancelled is not None:
         raise cancelled
     return Success(value) if ok else ResultFailure(value)
