@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # ``examples`` is importable however pytest is started (``pytest`` or ``python -m``)
+    sys.path.append(_ROOT)
 
 
 @pytest.fixture

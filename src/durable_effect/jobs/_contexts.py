@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Never, TypeVar
 
-from ..effect import Duration, DurationInput, Effect
+from ..effect import Clock, Duration, DurationInput, Effect
 
 S = TypeVar("S")
 I = TypeVar("I")  # noqa: E741
@@ -168,10 +168,10 @@ class _TaskContext(_StateAccess[S]):
             return self.schedule_at(at)
         delay = Duration.decode(when).to_millis()
 
-        def write() -> None:
-            self._draft.schedule = int(self._draft.now + delay)
+        def write(now: int) -> None:
+            self._draft.schedule = int(now + delay)
 
-        return Effect.sync(write)
+        return Clock.current_time_millis().map(write)  # from the time of the call (a run may have slept)
 
     def schedule_at(self, epoch_ms: int) -> Effect[None, Never, Never]:
         """Schedule ``execute`` at an absolute epoch time in milliseconds."""
