@@ -100,6 +100,8 @@ class Host:
         self._telemetry_due: anyio.Event | None = None
         self._lock_file: IO[bytes] | None = None
         self._loop: object = None
+        self._owner: int | None = None
+        self._stopped = anyio.Event()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -138,6 +140,8 @@ class Host:
         group = anyio.create_task_group()
         await group.__aenter__()
         self._task_group = group
+        self._owner = anyio.get_current_task().id
+        self._stopped = anyio.Event()
         self._loop = current_loop_key()
         _running[key] = self
         try:
@@ -150,7 +154,17 @@ class Host:
             raise
 
     async def aclose(self) -> None:
-        await self._stop(None, None, None)
+        """Stop the host. From another task than the one that started it, this cancels the host's block
+        (``async with host:``, or the background task of ``JobsClient.local``) and waits until it is closed."""
+        group = self._task_group
+        if group is None:
+            return
+        if anyio.get_current_task().id == self._owner:
+            await self._stop(None, None, None)
+            return
+        stopped = self._stopped
+        group.cancel_scope.cancel()
+        await stopped.wait()
 
     async def _stop(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -162,7 +176,8 @@ class Host:
         if _running.get(database_key(self.path)) is self:
             del _running[database_key(self.path)]
         group.cancel_scope.cancel()
-        if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
+        own_error = exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class())
+        if own_error:
             # The body's own error: let it propagate as it is (the task group would wrap it in a group).
             exc_type = exc = tb = None
         try:
@@ -174,7 +189,8 @@ class Host:
                 await self.store.close()
                 _release_lock(self._lock_file)
                 self._lock_file = None
-        return suppress
+                self._stopped.set()
+        return False if own_error else suppress
 
     # ---------------------------------------------------------------- serving
 

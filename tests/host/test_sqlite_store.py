@@ -1,0 +1,154 @@
+"""The SQLite store on real files: atomic record + alarm commits, group commit, durability settings."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from durable_effect.backends.sqlite import SqliteStore, read_instances
+from durable_effect.backends.sqlite_threads import GroupCommitWriter, current_loop_caller
+from durable_effect.jobs import StorageError
+
+RECORD = {"v": 1, "job_type": "task", "job_name": "pinger", "id": "a", "alarm": None}
+
+
+def raw_rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    connection = sqlite3.connect(db)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+@pytest.mark.anyio
+async def test_save_commits_the_record_and_its_alarm_together(db: Path) -> None:
+    async with SqliteStore(db) as store:
+        await store.save("task:pinger:a", {**RECORD, "alarm": 5_000}, 5_000, True)
+        assert await store.load("task:pinger:a") == {**RECORD, "alarm": 5_000}
+        assert await store.load_with_alarm("task:pinger:a") == ({**RECORD, "alarm": 5_000}, 5_000)
+        # a save that does not change the alarm leaves it alone
+        await store.save("task:pinger:a", {**RECORD, "alarm": 5_000, "x": 1}, None, False)
+        assert raw_rows(db, "SELECT instance_id, due, attempts FROM alarms") == [("task:pinger:a", 5_000, 0)]
+        # deleting the record and cancelling the alarm
+        await store.save("task:pinger:a", None, None, True)
+        assert await store.load("task:pinger:a") is None
+        assert await store.earliest_alarms(10) == []
+    assert raw_rows(db, "SELECT COUNT(*) FROM instances") == [(0,)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_records_and_alarms_survive_reopening(db: Path, anyio_backend: str) -> None:
+    async with SqliteStore(db) as store:
+        for n in range(5):
+            await store.save(f"task:pinger:{n}", {**RECORD, "id": str(n)}, 1_000 * (5 - n), True)
+    async with SqliteStore(db) as store:
+        assert [row.due for row in await store.earliest_alarms(3)] == [1_000, 2_000, 3_000]
+        assert (await store.load("task:pinger:4")) == {**RECORD, "id": "4"}
+        counts = await store.counts()
+        assert (counts.instances, counts.alarms, counts.next_alarm) == (5, 5, 1_000)
+
+
+@pytest.mark.anyio
+async def test_wal_and_the_chosen_durability_are_in_force(db: Path) -> None:
+    async with SqliteStore(db, synchronous="NORMAL") as store:
+        assert await store._reader().run(lambda c: c.execute("PRAGMA synchronous").fetchall()[0][0]) == 1
+        assert await store._write().submit(lambda c: c.execute("PRAGMA synchronous").fetchall()[0][0]).wait() == 1
+    async with SqliteStore(db) as store:  # FULL by default
+        assert await store._write().submit(lambda c: c.execute("PRAGMA synchronous").fetchall()[0][0]).wait() == 2
+    assert raw_rows(db, "PRAGMA journal_mode") == [("wal",)]
+    with pytest.raises(ValueError, match="synchronous"):
+        SqliteStore(db, synchronous="OFF")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_concurrent_saves_share_commits(db: Path) -> None:
+    async with SqliteStore(db) as store:
+
+        async def save(n: int) -> None:
+            await store.save(f"task:pinger:{n}", {**RECORD, "id": str(n)}, n, True)
+
+        async with anyio.create_task_group() as group:
+            for n in range(400):
+                group.start_soon(save, n)
+        commits, writes = store.commit_stats
+        assert writes == 401  # the schema, then every save
+        assert commits < writes / 4, (commits, writes)
+        assert (await store.counts()).alarms == 400
+
+
+@pytest.mark.anyio
+async def test_a_failing_write_fails_alone_in_its_group(db: Path) -> None:
+    async with SqliteStore(db) as store:
+        await store.save("task:pinger:keep", RECORD, None, False)
+    connection = sqlite3.connect(db)
+    connection.execute("CREATE TABLE strict_rows (v INTEGER NOT NULL)")
+    connection.commit()
+    connection.close()
+    writer = GroupCommitWriter(lambda: sqlite3.connect(db, isolation_level=None), current_loop_caller())
+
+    def insert(value: int | None) -> Callable[[sqlite3.Connection], object]:
+        return lambda connection: connection.execute("INSERT INTO strict_rows VALUES (?)", (value,))
+
+    try:
+        good = [writer.submit(insert(n)) for n in range(20)]
+        bad = writer.submit(insert(None))
+        more = [writer.submit(insert(n)) for n in range(5)]
+        for pending in good + more:
+            await pending.wait()
+        with pytest.raises(sqlite3.IntegrityError):
+            await bad.wait()
+    finally:
+        writer.stop()
+        writer.join()
+    assert raw_rows(db, "SELECT COUNT(*) FROM strict_rows") == [(25,)]
+
+
+@pytest.mark.anyio
+async def test_a_record_that_is_not_json_is_a_storage_error_and_nothing_is_written(db: Path) -> None:
+    async with SqliteStore(db) as store:
+        with pytest.raises(StorageError, match="not JSON"):
+            await store.save("task:pinger:a", {**RECORD, "bad": float("nan")}, 1, True)
+        assert await store.load("task:pinger:a") is None
+        assert await store.earliest_alarms(1) == []
+
+
+@pytest.mark.anyio
+async def test_a_newer_schema_is_refused(db: Path) -> None:
+    connection = sqlite3.connect(db)
+    connection.execute("PRAGMA user_version = 99")
+    connection.close()
+    with pytest.raises(StorageError, match="schema version 99"):
+        await SqliteStore(db).open()
+
+
+@pytest.mark.anyio
+async def test_a_store_that_is_not_open_fails_with_storage_error(db: Path) -> None:
+    store = SqliteStore(db)
+    with pytest.raises(StorageError, match="not open"):
+        await store.load("task:pinger:a")
+
+
+@pytest.mark.anyio
+async def test_alarms_move_only_if_unchanged_and_listing_reads_by_job(db: Path) -> None:
+    async with SqliteStore(db) as store:
+        await store.save("task:pinger:a", RECORD, 100, True)
+        await store.save("debounce:notes:b", {**RECORD, "job_type": "debounce", "job_name": "notes"}, 50, True)
+        assert await store.move_alarm("task:pinger:a", 100, 900, 1) is True
+        assert await store.move_alarm("task:pinger:a", 100, 1_900, 2) is False  # it is no longer at 100
+        assert [(r.instance_id, r.due, r.attempts) for r in await store.earliest_alarms(5)] == [
+            ("debounce:notes:b", 50, 0),
+            ("task:pinger:a", 900, 1),
+        ]
+        listed = await store.list_instances(job_type="task")
+        assert [(row.instance_id, row.alarm, row.alarm_attempts) for row in listed] == [("task:pinger:a", 900, 1)]
+        # a file read directly while the store has it open
+        assert [row.instance_id for row in read_instances(db)] == ["debounce:notes:b", "task:pinger:a"]
+        assert [row.instance_id for row in read_instances(db, job_type="debounce", job_name="notes")] == [
+            "debounce:notes:b"
+        ]
+        assert [row.instance_id for row in read_instances(db, after="debounce:notes:b")] == ["task:pinger:a"]
