@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Never
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.contrib.hypothesis.laws import check_all_laws
 
@@ -127,7 +127,7 @@ def _container_strategy(_type: type) -> st.SearchStrategy[Effect[Any, Any, Never
     )
 
 
-check_all_laws(Effect, container_strategy=_container_strategy)
+check_all_laws(Effect, container_strategy=_container_strategy, settings_kwargs={"deadline": None})
 
 
 def test_returns_generated_the_law_checks() -> None:
@@ -139,27 +139,32 @@ def test_returns_generated_the_law_checks() -> None:
 # ---------------------------------------------------------------- monad laws for flat_map
 
 
+@settings(deadline=None)
 @given(values, kleislis)
 def test_left_identity(a: int, f: Kleisli) -> None:
     assert same(Effect.succeed(a).flat_map(f), f(a))
 
 
+@settings(deadline=None)
 @given(effects)
 def test_right_identity(m: IntEffect) -> None:
     assert same(m.flat_map(Effect.succeed), m)
 
 
+@settings(deadline=None)
 @given(effects, kleislis, kleislis)
 def test_associativity(m: IntEffect, f: Kleisli, g: Kleisli) -> None:
     assert same(m.flat_map(f).flat_map(g), m.flat_map(lambda x: f(x).flat_map(g)))
 
 
+@settings(deadline=None)
 @given(effects, kleislis)
 def test_bind_and_and_then_agree_with_flat_map(m: IntEffect, f: Kleisli) -> None:
     assert same(m.bind(f), m.flat_map(f))
     assert same(m.and_then(f), m.flat_map(f))
 
 
+@settings(deadline=None)
 @given(effects, kleislis)
 def test_generator_syntax_agrees_with_flat_map(m: IntEffect, f: Kleisli) -> None:
     def body() -> Gen[int, int, Never]:
@@ -172,16 +177,19 @@ def test_generator_syntax_agrees_with_flat_map(m: IntEffect, f: Kleisli) -> None
 # ---------------------------------------------------------------- functor laws for map
 
 
+@settings(deadline=None)
 @given(effects)
 def test_map_identity(m: IntEffect) -> None:
     assert same(m.map(lambda x: x), m)
 
 
+@settings(deadline=None)
 @given(effects, plain_functions, plain_functions)
 def test_map_composition(m: IntEffect, f: Callable[[int], int], g: Callable[[int], int]) -> None:
     assert same(m.map(f).map(g), m.map(lambda x: g(f(x))))
 
 
+@settings(deadline=None)
 @given(effects, plain_functions)
 def test_map_is_flat_map_of_succeed(m: IntEffect, f: Callable[[int], int]) -> None:
     assert same(m.map(f), m.flat_map(lambda x: Effect.succeed(f(x))))
@@ -190,37 +198,44 @@ def test_map_is_flat_map_of_succeed(m: IntEffect, f: Callable[[int], int]) -> No
 # ---------------------------------------------------------------- catch_all laws (the error channel's monad)
 
 
+@settings(deadline=None)
 @given(values, kleislis)
 def test_catch_all_left_identity(e: int, h: Kleisli) -> None:
     assert same(Effect.fail(e).catch_all(h), h(e))
 
 
+@settings(deadline=None)
 @given(effects)
 def test_catch_all_right_identity(m: IntEffect) -> None:
     assert same(m.catch_all(Effect.fail), m)
 
 
+@settings(deadline=None)
 @given(effects, kleislis, kleislis)
 def test_catch_all_associativity(m: IntEffect, h: Kleisli, k: Kleisli) -> None:
     assert same(m.catch_all(h).catch_all(k), m.catch_all(lambda e: h(e).catch_all(k)))
 
 
+@settings(deadline=None)
 @given(values, kleislis)
 def test_catch_all_leaves_success_alone(a: int, h: Kleisli) -> None:
     assert same(Effect.succeed(a).catch_all(h), Effect.succeed(a))
 
 
+@settings(deadline=None)
 @given(values, kleislis)
 def test_flat_map_leaves_failure_alone(e: int, f: Kleisli) -> None:
     failing: IntEffect = Effect.fail(e)
     assert same(failing.flat_map(f), failing)
 
 
+@settings(deadline=None)
 @given(effects)
 def test_lash_is_catch_all(m: IntEffect) -> None:
     assert same(m.lash(lambda e: Effect.succeed(e * 2)), m.catch_all(lambda e: Effect.succeed(e * 2)))
 
 
+@settings(deadline=None)
 @given(effects, plain_functions)
 def test_map_error_is_catch_all_of_fail(m: IntEffect, f: Callable[[int], int]) -> None:
     assert same(m.map_error(f), m.catch_all(lambda e: Effect.fail(f(e))))
@@ -229,12 +244,14 @@ def test_map_error_is_catch_all_of_fail(m: IntEffect, f: Callable[[int], int]) -
 # ---------------------------------------------------------------- folding into values
 
 
+@settings(deadline=None)
 @given(effects)
 def test_exit_then_back_is_the_same_effect(m: IntEffect) -> None:
     exit_ = Effect.run_sync(m.exit())
     assert exit_ == Effect.run_sync_exit(m)
 
 
+@settings(deadline=None)
 @given(effects)
 def test_either_round_trip_keeps_expected_outcomes(m: IntEffect) -> None:
     exit_ = Effect.run_sync_exit(m.either())
@@ -244,6 +261,7 @@ def test_either_round_trip_keeps_expected_outcomes(m: IntEffect) -> None:
         assert exit_ == Effect.run_sync_exit(m)
 
 
+@settings(deadline=None)
 @given(effects)
 def test_running_twice_gives_the_same_exit(m: IntEffect) -> None:
     assert Effect.run_sync_exit(m) == Effect.run_sync_exit(m)

@@ -278,3 +278,17 @@ async def test_uninterruptible_region_finishes_before_the_interruption_lands() -
         group.cancel_scope.cancel()
         gate.set()
     assert events == ["protected finished"]
+
+
+@pytest.mark.anyio
+async def test_interrupting_concurrent_all_interrupts_every_child() -> None:
+    released: list[int] = []
+
+    def child(i: int) -> Effect[None, Never, Never]:
+        return Effect.never.ensuring(Effect.sync(lambda: released.append(i)))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(Effect.run_promise, Effect.all([child(i) for i in range(3)], concurrency="unbounded"))
+        await anyio.wait_all_tasks_blocked()
+        group.cancel_scope.cancel()
+    assert sorted(released) == [0, 1, 2]

@@ -8,7 +8,7 @@ from typing import Any, Never
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure
 
@@ -138,12 +138,14 @@ def test_map_transforms_outputs() -> None:
 # ---------------------------------------------------------------- properties
 
 
+@settings(deadline=None)
 @given(st.integers(1, 10_000), st.floats(1.0, 4.0), st.integers(1, 12))
 def test_exponential_delays_property(base: int, factor: float, n: int) -> None:
     got = delays(Schedule.exponential(base, factor=factor), limit=n)
     assert got == pytest.approx([base * factor**i for i in range(n)])
 
 
+@settings(deadline=None)
 @given(st.integers(1, 10_000), st.integers(3, 20))
 def test_fibonacci_delays_property(base: int, n: int) -> None:
     got = delays(Schedule.fibonacci(base), limit=n)
@@ -151,12 +153,14 @@ def test_fibonacci_delays_property(base: int, n: int) -> None:
     assert all(got[i + 2] == got[i] + got[i + 1] for i in range(n - 2))
 
 
+@settings(deadline=None)
 @given(st.integers(0, 2**32), st.floats(0.1, 1.0), st.floats(1.0, 3.0), st.integers(1, 100_000))
 def test_jitter_bounds_property(seed: int, low: float, high: float, base: int) -> None:
     for d in delays(Schedule.spaced(base).jittered(low, high), limit=20, seed=seed):
         assert base * low <= d <= base * high
 
 
+@settings(deadline=None)
 @given(st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 10))
 def test_intersect_and_union_of_spaced_property(a: int, b: int, n: int) -> None:
     both = delays(Schedule.spaced(a) & Schedule.spaced(b) & Schedule.recurs(n))
@@ -165,6 +169,7 @@ def test_intersect_and_union_of_spaced_property(a: int, b: int, n: int) -> None:
     assert either == [min(a, b)] * n
 
 
+@settings(deadline=None)
 @given(st.integers(0, 50), st.integers(1, 5_000))
 def test_recurs_with_spaced_counts_property(n: int, gap: int) -> None:
     assert delays(Schedule.recurs(n) & Schedule.spaced(gap), limit=100) == [gap] * n
@@ -453,6 +458,7 @@ def test_invalid_cron_zone_is_a_value_error_naming_it(zone: str) -> None:
     assert repr(zone) in str(info.value)
 
 
+@settings(deadline=None)
 @given(
     st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2040, 1, 1)),
     st.sampled_from(["America/New_York", "Europe/Berlin", "Australia/Sydney", "Asia/Kolkata", "UTC"]),

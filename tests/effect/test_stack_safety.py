@@ -125,10 +125,10 @@ MILLION_STEP_SHAPES = ["yield from", "right-nested flat_map", "left-nested flat_
 @pytest.mark.parametrize("shape", MILLION_STEP_SHAPES)
 def test_a_million_steps_run_without_recursion(shape: str) -> None:
     eff = SHAPES[shape](MILLION)
-    started = time.perf_counter()
+    started = time.process_time()
     with shallow_python_stack():
         assert Effect.run_sync(eff) == MILLION
-    assert time.perf_counter() - started < 10  # about a microsecond a step; generous for slow machines
+    assert time.process_time() - started < 10  # CPU time; about a microsecond a step, generous for slow machines
 
 
 @pytest.mark.parametrize("shape", [shape for shape in SHAPES if shape not in MILLION_STEP_SHAPES])
@@ -194,6 +194,8 @@ def test_sequential_steps_run_in_constant_memory(shape: str) -> None:
 def test_left_nested_chain_needs_only_a_pointer_per_node_beyond_itself(shape: str) -> None:
     """Running a left-nested chain must unwind it outermost-first, so the interpreter keeps one list slot
     (8 bytes on 64-bit CPython) per pending node; nothing else grows. That is a small fraction of the chain."""
-    extra, chain = extra_peak_bytes(SHAPES[shape], 100_000, prebuilt=True)
-    assert extra <= 100_000 * 10 + 16_384, extra  # a list of pointers, with CPython's over-allocation
-    assert extra < chain / 4, (extra, chain)
+    steps = 100_000
+    extra, chain = extra_peak_bytes(SHAPES[shape], steps, prebuilt=True)
+    # A list of pointers: allow CPython's over-allocation and a resize briefly holding old and new buffers.
+    assert extra <= steps * 8 * 2.25 + 16_384, extra
+    assert extra < chain / 2, (extra, chain)

@@ -8,7 +8,7 @@ from typing import Any, Never
 
 import anyio
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from durable_effect import Clock, Duration, DurationInput, Effect, Gen, RealClock
@@ -124,11 +124,13 @@ def test_str_and_repr_are_readable() -> None:
     assert "ms" in repr(Duration.millis(5))
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=10**9), st.sampled_from(sorted(UNITS)))
 def test_decode_number_and_unit_round_trip(amount: int, unit: str) -> None:
     assert Duration.decode(f"{amount} {unit}").to_millis() == amount * UNITS[unit]
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=10**15))
 def test_decode_millis_round_trip(millis: int) -> None:
     d = Duration.millis(millis)
@@ -136,6 +138,7 @@ def test_decode_millis_round_trip(millis: int) -> None:
     assert Duration.decode(d) == d
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=10**12))
 def test_decode_timedelta_round_trip(micros: int) -> None:
     d = Duration.millis(micros / 1000)
@@ -143,6 +146,7 @@ def test_decode_timedelta_round_trip(micros: int) -> None:
     assert d.to_timedelta() == dt.timedelta(microseconds=micros)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=20))
 def test_decode_any_text_either_works_or_names_the_input(text: str) -> None:
     try:
@@ -153,6 +157,7 @@ def test_decode_any_text_either_works_or_names_the_input(text: str) -> None:
         assert d.to_millis() >= 0
 
 
+@settings(deadline=None)
 @given(st.integers(0, 10**9), st.integers(0, 10**9))
 def test_arithmetic_matches_millis(a: int, b: int) -> None:
     da, db = Duration.millis(a), Duration.millis(b)
