@@ -26,7 +26,7 @@ from durable_effect.jobs import (
 )
 from durable_effect.testing import JobsHarness
 
-from ._support import START, run
+from ._support import MINUTE, START, run
 
 
 @dataclass(frozen=True)
@@ -340,3 +340,27 @@ def test_definition_checks() -> None:
         Debounce.make(event_schema=Hit, execute=deliver, flush_after="0 seconds")
     with pytest.raises(ValueError):
         Debounce.make(event_schema=Hit, execute=deliver, flush_after="1 second", max_events=0)
+
+
+@pytest.mark.anyio
+async def test_failing_on_event_fails_the_add_and_counts_nothing(jobs_harness: Callable[..., JobsHarness]) -> None:
+    def picky(ctx: DebounceEventContext[Hit, Hits]) -> Effect[Hits, ValueError, Never]:
+        if ctx.event.path == "/bad":
+            return Effect.fail(ValueError("bad path"))
+        return Effect.succeed(Hits([*(ctx.state.paths if ctx.state else []), ctx.event.path]))
+
+    def deliver(ctx: DebounceExecuteContext[Hits]) -> Effect[None, Never, Never]:
+        return Effect.void
+
+    job = Debounce.make(event_schema=Hit, state_schema=Hits, on_event=picky, execute=deliver, flush_after="1 minute")
+    h = jobs_harness(create_durable_jobs({"picky": job}), start_time=START)
+    client = h.client.debounce(job)
+    await run(client.add("k", event=Hit("/a")))
+
+    with pytest.raises(ExecutionError) as info:
+        await run(client.add("k", event=Hit("/bad")))
+
+    assert "bad path" in info.value.cause
+    assert await run(client.status("k")) == DebounceStatusResult("debouncing", 1, START + MINUTE)
+    [failed] = h.events_of("job.failed")
+    assert failed["error"]["kind"] == "ValueError" and failed["will_retry"] is False

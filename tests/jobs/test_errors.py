@@ -251,3 +251,69 @@ def test_error_classes() -> None:
     assert [type(e)._tag for e in errors] == [type(e).__name__ for e in errors]
     assert all(isinstance(e, TaggedError) and e.message for e in errors)
     assert len({type(e) for e in errors}) == 8
+
+
+@dataclass(frozen=True)
+class Other:
+    label: str
+
+
+@pytest.mark.anyio
+async def test_a_state_that_does_not_match_its_schema(jobs_harness: Callable[..., JobsHarness]) -> None:
+    bad_after: list[int] = [2]
+
+    @Effect.fn
+    def sloppy(ctx: ContinuousContext[Any]) -> Gen[None, Never, Never]:
+        state = yield from ctx.state
+        yield from ctx.set_state(Other("oops") if state.n + 1 >= bad_after[0] else Count(state.n + 1))
+
+    @Effect.fn
+    def task_event(event: Count, ctx: TaskEventContext[Any]) -> Gen[None, Never, Never]:
+        yield from ctx.set_state(Other("oops") if event.n < 0 else event)
+        yield from ctx.schedule("1 minute")
+
+    @Effect.fn
+    def task_execute(ctx: TaskExecuteContext[Any]) -> Gen[None, Never, Never]:
+        yield from ctx.set_state(Other("oops"))
+
+    def reduce(ctx: Any) -> Effect[Any, Never, Never]:
+        return Effect.succeed(Other("oops"))
+
+    sloppy_ticker = Continuous.make(state_schema=Count, schedule=Continuous.every("1 minute"), execute=sloppy)
+    sloppy_task = Task.make(state_schema=Count, event_schema=Count, on_event=task_event, execute=task_execute)
+    sloppy_batch = Debounce.make(
+        event_schema=Count, state_schema=Count, on_event=reduce, execute=fail_flush, flush_after="1 minute"
+    )
+    h = jobs_harness(
+        create_durable_jobs({"ticker": sloppy_ticker, "task": sloppy_task, "batch": sloppy_batch}), start_time=START
+    )
+
+    # From a client call: the call fails with ValidationError and nothing is written.
+    bad_after[0] = 1
+    with pytest.raises(ValidationError) as info:
+        await run(h.client.continuous(sloppy_ticker).start("a", input=Count(0)))
+    assert "Count" in info.value.schema
+    with pytest.raises(ValidationError):
+        await run(h.client.task(sloppy_task).send("t", event=Count(-1)))
+    with pytest.raises(ValidationError):
+        await run(h.client.debounce(sloppy_batch).add("d", event=Count(1)))
+    assert h.store.instance_ids() == []
+
+    # From an alarm: the run counts as failed; a continuous job keeps its schedule, a task's schedule is used.
+    bad_after[0] = 2
+    await run(h.client.continuous(sloppy_ticker).start("a", input=Count(0)))
+    await run(h.client.task(sloppy_task).send("t", event=Count(5)))
+    await h.advance("2 minutes")
+
+    assert await run(h.client.continuous(sloppy_ticker).get_state("a")) == Count(1)
+    assert (await run(h.client.continuous(sloppy_ticker).status("a"))).next_run_at == START + 3 * MINUTE
+    task_state = await run(h.client.task(sloppy_task).get_state("t"))
+    assert task_state.state == Count(5) and task_state.scheduled_at is None
+    kinds = [(e["job_type"], e["error"]["kind"]) for e in h.events_of("job.failed")]
+    assert kinds == [
+        ("continuous", "ValidationError"),  # the failed calls
+        ("task", "ValidationError"),
+        ("continuous", "ValidationError"),  # the alarms at +1 minute
+        ("task", "ValidationError"),
+        ("continuous", "ValidationError"),  # +2 minutes
+    ]

@@ -14,7 +14,7 @@ from typing import Any, Never
 
 from returns.result import Success
 
-from ..effect import Cause, Clock, Effect, Logger, LogLevel, Random, RandomService, TaggedError
+from ..effect import Cause, Clock, Effect, Fail, Logger, LogLevel, Random, RandomService, TaggedError
 from ..schema import SchemaIssues
 from ._contexts import (
     ContinuousContext,
@@ -64,6 +64,14 @@ class _Failed(Exception):
     def __init__(self, cause: Cause[Any]) -> None:
         super().__init__()
         self.cause = cause
+
+
+class _InvalidOutput(_Failed):
+    """Internal: a handler succeeded but left a state its schema rejects; the run counts as failed."""
+
+    def __init__(self, error: ValidationError) -> None:
+        super().__init__(Fail(error))
+        self.error = error
 
 
 def describe_cause(cause: Cause[Any]) -> tuple[str, str]:
@@ -287,6 +295,18 @@ class _Call:
         kind, message = describe_cause(cause)
         return ExecutionError(instance_id=self.request.instance_id, cause=f"{kind}: {message}")
 
+    def client_error(self, failed: _Failed) -> TaggedError:
+        """What a client call fails with when its run failed: the state's ``ValidationError``, else
+        ``ExecutionError``."""
+        return failed.error if isinstance(failed, _InvalidOutput) else self.execution_error(failed.cause)
+
+    def encode_output(self, schema: Any, value: Any) -> Any:
+        """Encode the state a handler left; a state its schema rejects fails the run (see :class:`_InvalidOutput`)."""
+        try:
+            return self.encode(schema, value, "state")
+        except ValidationError as error:
+            raise _InvalidOutput(error) from None
+
     def retry_or_exhaust(
         self, definition: Any, record: Record, cause: Cause[Any], run_count: int, attempt: int, extra: Mapping[str, Any]
     ) -> Body:
@@ -371,6 +391,7 @@ def _continuous_run(call: _Call, d: ContinuousDefinition[Any, Any], record: Reco
     extra = call.state_fields(before)
     try:
         yield from call.run_user(d, lambda: d.execute(ctx))
+        state = None if draft.terminated else call.encode_output(d.state_schema, draft.state)
     except _Failed as failed:
         record = {**record, "run_count": run_count}
         if d.retry is not None:
@@ -390,8 +411,9 @@ def _continuous_run(call: _Call, d: ContinuousDefinition[Any, Any], record: Reco
         )
         yield call.log(d, LogLevel.ERROR, f"execution failed ({kind}: {message})")
         if from_client:
-            raise call.execution_error(failed.cause) from None
-        record = {**record, "alarm": d.schedule.next_run_after(call.now)}
+            raise call.client_error(failed) from None
+        clock = yield Effect.service(Clock)
+        record = {**record, "alarm": d.schedule.next_run_after(clock.current_time_millis())}
         call.commit(record)
         return record
     call.emit("job.executed", run_count=run_count, duration_ms=call.duration_ms, attempt=attempt, **extra)
@@ -404,7 +426,7 @@ def _continuous_run(call: _Call, d: ContinuousDefinition[Any, Any], record: Reco
     yield call.log(d, LogLevel.DEBUG, f"run {run_count} succeeded (attempt {attempt}, {call.duration_ms} ms)")
     record = {
         **record,
-        "state": call.encode(d.state_schema, draft.state, "state"),
+        "state": state,
         "run_count": run_count,
         "retry_attempt": 0,
         "retry_started_at": None,
@@ -480,7 +502,10 @@ def _debounce_add(call: _Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
         try:
             new_state = yield from call.run_user(d, lambda: d.on_event(ctx))  # type: ignore[misc]
         except _Failed as failed:
-            raise call.execution_error(failed.cause) from None
+            kind, message = describe_cause(failed.cause)
+            call.emit("job.failed", error={"message": message, "kind": kind}, run_count=0, attempt=1, will_retry=False)
+            yield call.log(d, LogLevel.ERROR, f"on_event failed ({kind}: {message})")
+            raise call.client_error(failed) from None
     record.update(state=call.encode(d.state_schema, new_state, "state"), event_count=count)
     call.remember_event(record)
     if first:
@@ -546,7 +571,7 @@ def _debounce_flush_run(
         )
         if from_client:
             yield call.log(d, LogLevel.ERROR, f"flush of {count} events failed ({kind}: {message})")
-            raise call.execution_error(failed.cause) from None
+            raise call.client_error(failed) from None
         yield call.log(d, LogLevel.ERROR, f"flush of {count} events failed ({kind}: {message}); batch dropped")
         call.commit(_debounce_emptied(call, record))
         return
@@ -666,7 +691,12 @@ def _task_run(
         yield call.log(d, LogLevel.DEBUG, f"{source} terminated the instance ({draft.terminate_reason})")
         call.commit(None)
         return
-    new = {**record, "state": call.encode(d.state_schema, draft.state, "state"), "alarm": draft.schedule}
+    try:
+        state = call.encode_output(d.state_schema, draft.state)
+    except _InvalidOutput as invalid:
+        yield from _task_failed(call, d, record, source, invalid.cause, handled=False)
+        raise
+    new = {**record, "state": state, "alarm": draft.schedule}
     if draft.schedule is not None and draft.schedule != before:
         call.emit("task.scheduled", scheduled_at=draft.schedule, trigger=trigger)
     yield call.log(d, LogLevel.DEBUG, f"{source} done; scheduled at {draft.schedule}")
@@ -709,7 +739,7 @@ def _task_send(call: _Call, d: TaskDefinition[Any, Any, Any]) -> Body:
     try:
         yield from _task_run(call, d, record, "on_event", on_event)
     except _Failed as failed:
-        raise call.execution_error(failed.cause) from None
+        raise call.client_error(failed) from None
     kept = call.outcome.record
     call.respond(
         {
@@ -733,7 +763,7 @@ def _task_execute(call: _Call, d: TaskDefinition[Any, Any, Any], from_client: bo
         yield from _task_run(call, d, record, "execute", execute)
     except _Failed as failed:
         if from_client:
-            raise call.execution_error(failed.cause) from None
+            raise call.client_error(failed) from None
         call.commit(record)  # keep the consumed schedule and the count; the run's own changes are dropped
 
 
