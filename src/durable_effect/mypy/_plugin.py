@@ -106,15 +106,31 @@ class EffectPlugin(Plugin):
         }
         self._method_hooks = {name: _guarded(hook, _default_return_type) for name, hook in method_hooks.items()}
         self._record_tag = _guarded(tagged_error.record_tag, _no_change)
+        self._method_names = {name.rpartition(".")[2] for name in [*signature_hooks, *method_hooks]}
 
     def report_config_data(self, ctx: ReportConfigContext) -> str:
         return _fingerprint()
 
     def get_method_signature_hook(self, fullname: str) -> Callable[[MethodSigContext], FunctionLike] | None:
-        return self._signature_hooks.get(fullname)
+        return self._signature_hooks.get(self._defining_name(fullname))
 
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
-        return self._method_hooks.get(fullname)
+        return self._method_hooks.get(self._defining_name(fullname))
+
+    def _defining_name(self, fullname: str) -> str:
+        """The full name of the method where it is defined (mypy names it after the receiver's class)."""
+        if fullname in self._signature_hooks or fullname in self._method_hooks:
+            return fullname
+        owner, _, method = fullname.rpartition(".")
+        if method not in self._method_names:
+            return fullname
+        symbol = self.lookup_fully_qualified(owner)
+        if symbol is None or not isinstance(symbol.node, TypeInfo):
+            return fullname
+        for base in symbol.node.mro:
+            if method in base.names:
+                return f"{base.fullname}.{method}"
+        return fullname
 
     def get_base_class_hook(self, fullname: str) -> Callable[[ClassDefContext], None] | None:
         # Called with the full name of each base class of every class mypy analyzes: answer only for

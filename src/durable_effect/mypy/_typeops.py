@@ -89,8 +89,13 @@ def provides(provided: ProperType, required: ProperType) -> bool:
 
 
 def as_instance(typ: Type, fullname: str) -> Instance | None:
-    """``typ`` seen as an instance of the generic class ``fullname`` (mapping a subclass onto it), if it is one."""
+    """``typ`` seen as an instance of the generic class ``fullname`` (mapping a subclass onto it), if it is one.
+
+    A type variable is seen as its upper bound: what holds for the bound holds for every value of the variable.
+    """
     proper = get_proper_type(typ)
+    if isinstance(proper, TypeVarType):
+        proper = get_proper_type(proper.upper_bound)
     if not isinstance(proper, Instance):
         return None
     for base in proper.type.mro:
@@ -250,20 +255,27 @@ class Split:
 def split_by_class(errors: Sequence[ProperType], tag: TypeInfo) -> Split:
     """Catching by class matches instances of ``tag`` and its subclasses: those members leave ``E``.
 
-    A member that is a superclass of ``tag`` (``Exception``) or not a class (a type variable) stays, since only
-    some of its values are caught.
+    A member that is a superclass of ``tag`` (``TaggedError``) or not a class (a type variable) stays, since
+    only some of its values are caught.
     """
-    split = Split(caught=[fill_typevars_with_any(tag)])
+    split = Split()
+    removed: list[Type] = []
+    partly = False
     for member in errors:
         if isinstance(member, Instance):
             if member.type.has_base(tag.fullname):
-                split.found = True
+                removed.append(member)
                 continue
             if tag.has_base(member.type.fullname):
-                split.found = True
+                partly = True
         elif not is_plain_value(member):
-            split.found = True
+            partly = True
         split.rest.append(member)
+    split.found = bool(removed) or partly
+    # The handler gets the class itself; for a generic class, the members it catches (``Wrapped[int]``
+    # rather than ``Wrapped[Any]``) unless other members may hold instances of it too.
+    generic = bool(tag.type_vars) and bool(removed) and not partly
+    split.caught = removed if generic else [fill_typevars_with_any(tag)]
     return split
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from mypy.errorcodes import ARG_TYPE
 from mypy.plugin import MethodContext, MethodSigContext
-from mypy.types import AnyType, FunctionLike, ProperType, Type, TypeVarType
+from mypy.types import AnyType, FunctionLike, Instance, ProperType, Type, TypeVarType
 
-from .._consts import EFFECT
+from .._consts import EFFECT, SCOPE
 from .._typeops import as_instance, describe_each, fresh_type_var, members, union, with_arg
 
 # Far from the ids mypy gives a signature's own type variables (-1, -2, ...).
@@ -43,10 +43,16 @@ def check_requirements(ctx: MethodContext, runner: str) -> Type:
             required.extend(need for need in members(effect.args[2]) if not isinstance(need, AnyType))
     if required:
         missing = members(union(required))
-        pronoun = "it" if len(missing) == 1 else "them"
+        services = [need for need in missing if not (isinstance(need, Instance) and need.type.fullname == SCOPE)]
+        hints = []
+        if services:
+            pronoun = "it" if len(services) == 1 else "them"
+            hints.append(f"provide {pronoun} with .provide_service(tag, service) or .provide(layer)")
+        if len(services) < len(missing):
+            hints.append("open a Scope with Effect.scoped(effect)")
         ctx.api.fail(
-            f"{runner}: the effect still requires {describe_each(missing, ctx.api.options)}; provide {pronoun} "
-            f"with .provide_service(tag, service) or .provide(layer) before running it",
+            f"{runner}: the effect still requires {describe_each(missing, ctx.api.options)}; "
+            f"{' and '.join(hints)} before running it",
             ctx.context,
             code=ARG_TYPE,
         )
