@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Never
 
+import anyio
 import pytest
 from examples.demo_jobs import Order, OrderEvent, Tokens, WebhookEvent
 from examples.demo_jobs import jobs as demo_jobs
@@ -153,3 +154,35 @@ async def test_the_example_jobs(jobs_harness: Callable[..., JobsHarness]) -> Non
     await run(client.task("order_processor").send("o-2", event=OrderEvent("shipped")))
     assert (await run(client.task("order_processor").status("o-2"))).status == "not_found"
     assert {e["type"] for e in h.events} >= {"job.executed", "debounce.flushed", "task.scheduled", "job.terminated"}
+
+
+@pytest.mark.anyio
+async def test_concurrent_sleeping_handlers_wake_in_due_time_order(jobs_harness: Callable[..., JobsHarness]) -> None:
+    woke: list[tuple[str, int]] = []
+
+    @Effect.fn
+    def on_event(event: Count, ctx: TaskEventContext[Count]) -> Gen[None, Never, Never]:
+        # The loser of the race is interrupted: its sleep must not move the clock later.
+        yield from Effect.race(Effect.sleep(event.n), Effect.sleep(event.n * 100))
+        now = yield from Clock.current_time_millis()
+        woke.append((ctx.instance_id, now - START))
+
+    @Effect.fn
+    def execute(ctx: TaskExecuteContext[Count]) -> Gen[None, Never, Never]:
+        yield from Effect.void
+
+    job = Task.make(state_schema=Count, event_schema=Count, on_event=on_event, execute=execute)
+    h = jobs_harness(create_durable_jobs({"t": job}), start_time=START)
+
+    async def send(id: str, ms: int) -> None:
+        await run(h.client.task(job).send(id, event=Count(ms)))
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(send, "slow", 3_000)
+            tg.start_soon(send, "fast", 1_000)
+            tg.start_soon(send, "slow", 2_000)  # waits for the first call on its instance
+        await send("later", 500)
+
+    assert woke == [("task:t:fast", 1_000), ("task:t:slow", 3_000), ("task:t:slow", 5_000), ("task:t:later", 5_500)]
+    assert h.now() == START + 5_500 and h.clock.pending_sleepers == 0

@@ -2,45 +2,17 @@
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
-
-import anyio
 
 from ..backends.memory import MemoryStore
 from ..effect import DurationInput, RandomService
 from ..effect._internal.duration import to_millis
-from ..effect._internal.test_clock import TestClock
 from ..jobs._client import JobsClient
 from ..jobs._protocol import Request
 from ..jobs._registry import DurableJobs
 from ..jobs._runtime import JobsRuntime
 from ..jobs._telemetry import Event, InMemoryTracker
-
-
-class _HarnessClock(TestClock):
-    """The harness's clock: a handler that sleeps on it lets that much virtual time pass at once.
-
-    Nothing else moves time during a call, so a sleeping handler would otherwise wait forever. The sleeper
-    joins the queue of sleepers and the clock moves to its wake-up time, waking earlier sleepers first.
-    """
-
-    async def sleep(self, millis: float) -> None:
-        if millis <= 0:
-            await super().sleep(millis)
-            return
-        due = self.current_time_millis() + millis
-        event = anyio.Event()
-        heapq.heappush(self._sleepers, (due, next(self._seq), event))
-        await self.set_time(due)
-        await event.wait()
-
-    async def jump(self, millis: float) -> None:
-        """``set_time`` without settling the event loop when nobody sleeps (the common case between alarms)."""
-        if self._sleepers:
-            await self.set_time(millis)
-        else:
-            self._now = max(self._now, millis)
+from ._harness_clock import HarnessClock
 
 
 class JobsHarness:
@@ -55,7 +27,7 @@ class JobsHarness:
 
     def __init__(self, jobs: DurableJobs, start_time: int = 0, *, seed: int = 0) -> None:
         self.jobs = jobs
-        self.clock = _HarnessClock(start_time)
+        self.clock = HarnessClock(start_time)
         self.store = MemoryStore()
         self.tracker = InMemoryTracker()
         self.runtime = JobsRuntime(
