@@ -124,18 +124,25 @@ class EffectPlugin(Plugin):
         owner, _, method = fullname.rpartition(".")
         if method not in self._method_names:
             return fullname
-        symbol = self.lookup_fully_qualified(owner)
-        if symbol is None or not isinstance(symbol.node, TypeInfo):
-            return fullname
-        for base in symbol.node.mro:
-            if method in base.names:
-                return f"{base.fullname}.{method}"
+        try:
+            symbol = self.lookup_fully_qualified(owner)
+            if symbol is not None and isinstance(symbol.node, TypeInfo):
+                for base in symbol.node.mro:
+                    if method in base.names:
+                        return f"{base.fullname}.{method}"
+        except Exception:
+            if os.environ.get(DEBUG_ENV):
+                raise
         return fullname
 
     def get_base_class_hook(self, fullname: str) -> Callable[[ClassDefContext], None] | None:
         # Called with the full name of each base class of every class mypy analyzes: answer only for
         # TaggedError and its subclasses, so that other plugins' base class hooks still run.
-        symbol = self.lookup_fully_qualified(fullname)
-        if symbol is not None and isinstance(symbol.node, TypeInfo) and symbol.node.has_base(TAGGED_ERROR):
-            return self._record_tag
+        try:
+            symbol = self.lookup_fully_qualified(fullname)
+            if symbol is not None and isinstance(symbol.node, TypeInfo) and symbol.node.has_base(TAGGED_ERROR):
+                return self._record_tag
+        except Exception:
+            if os.environ.get(DEBUG_ENV):
+                raise
         return None
