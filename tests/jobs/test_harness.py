@@ -186,3 +186,13 @@ async def test_concurrent_sleeping_handlers_wake_in_due_time_order(jobs_harness:
 
     assert woke == [("task:t:fast", 1_000), ("task:t:slow", 3_000), ("task:t:slow", 5_000), ("task:t:later", 5_500)]
     assert h.now() == START + 5_500 and h.clock.pending_sleepers == 0
+
+
+@pytest.mark.anyio
+async def test_an_alarm_failing_every_time_fails_the_advance(jobs_harness: Callable[..., JobsHarness]) -> None:
+    h = jobs_harness(stamping_jobs([]), start_time=START)
+    await run(h.client.continuous("two").start("a", input={"n": 0}))
+    h.fail_storage("put", times=1_000)
+
+    with pytest.raises(RuntimeError, match="continuous:two:a failed 100 times"):
+        await h.advance("5 minutes")

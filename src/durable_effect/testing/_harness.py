@@ -14,6 +14,8 @@ from ..jobs._runtime import JobsRuntime
 from ..jobs._telemetry import Event, InMemoryTracker
 from ._harness_clock import HarnessClock
 
+_MAX_ALARM_RETRIES = 100
+
 
 class JobsHarness:
     """Run ``jobs`` in memory on a :class:`TestClock` starting at ``start_time`` (epoch ms).
@@ -50,9 +52,15 @@ class JobsHarness:
     async def advance(self, duration: DurationInput) -> None:
         """Move virtual time forward, firing due alarms in order."""
         target = self.now() + to_millis(duration)
+        failures = 0
         while (due := self.store.next_alarm()) is not None and due[0] <= target:
             await self.clock.jump(due[0])
-            await self.runtime.alarm(due[1])
+            outcome = await self.runtime.alarm(due[1])
+            # A failed alarm stays armed and fires again at once (a crashed run runs again); one that fails
+            # every time would keep the test busy forever instead of failing it.
+            failures = failures + 1 if outcome.error is not None and self.store.next_alarm() == due else 0
+            if failures >= _MAX_ALARM_RETRIES:
+                raise RuntimeError(f"the alarm of {due[1]} failed {failures} times in a row: {outcome.error}")
         await self.clock.jump(target)
 
     def alarm_of(self, instance_id: str) -> int | None:
