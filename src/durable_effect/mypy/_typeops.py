@@ -74,10 +74,6 @@ def lazy_union(items: Sequence[Type]) -> Type:
     return UnionType.make_union(list(items))
 
 
-def without(items: Sequence[ProperType], removed: Callable[[ProperType], bool]) -> list[ProperType]:
-    return [item for item in items if not removed(item)]
-
-
 def provides(provided: ProperType, required: ProperType) -> bool:
     """Whether providing ``provided`` meets the requirement ``required``: the same tag class, or the same type."""
     if isinstance(provided, Instance) and isinstance(required, Instance):
