@@ -283,6 +283,8 @@ class _Call:
         )
 
     def log(self, definition: JobDefinition, level: LogLevel, *message: object) -> Effect[None, Never, Never]:
+        if definition.logging is LogLevel.NONE or not level >= definition.logging:
+            return Effect.void  # below the job's level: not even built
         log = {
             LogLevel.DEBUG: Effect.log_debug,
             LogLevel.INFO: Effect.log_info,
