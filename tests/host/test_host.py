@@ -195,21 +195,23 @@ async def test_idle_instances_cost_no_memory_in_the_host(db: Path) -> None:
                 for start in range(first, first + 20):
                     group.start_soon(worker, start)
 
-        await add(0, 200)
+        await add(0, 600)  # warm-up: caches and pools reach their working size
         gc.collect()
         tracemalloc.start()
         try:
             before = tracemalloc.take_snapshot()
-            await add(200, 1_000)
+            await add(600, 1_500)
             gc.collect()
             after = tracemalloc.take_snapshot()
         finally:
             tracemalloc.stop()
         growth = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-        assert growth < 64 * 1024, f"the host kept {growth} bytes for 1,000 idle instances"
+        # Less than 70 bytes an instance: keeping anything per instance (a dict entry keyed by its name
+        # alone is over 100 bytes) would show; what remains is caches and pools settling.
+        assert growth < 100 * 1024, f"the host kept {growth} bytes for 1,500 more idle instances"
         assert host.runtime.active_instances == 0
         assert host.scheduler.in_flight == 0
-        assert (await host.counts()).alarms == 1_200
+        assert (await host.counts()).alarms == 2_100
 
 
 @pytest.mark.anyio

@@ -47,16 +47,6 @@ CREATE TABLE IF NOT EXISTS alarms (
 CREATE INDEX IF NOT EXISTS alarms_by_due ON alarms (due, instance_id);
 """
 
-_UPSERT_RECORD = (
-    "INSERT INTO instances (instance_id, record) VALUES (?, ?) "
-    "ON CONFLICT (instance_id) DO UPDATE SET record = excluded.record"
-)
-_DELETE_RECORD = "DELETE FROM instances WHERE instance_id = ?"
-_UPSERT_ALARM = (
-    "INSERT INTO alarms (instance_id, due, attempts) VALUES (?, ?, 0) "
-    "ON CONFLICT (instance_id) DO UPDATE SET due = excluded.due, attempts = 0"
-)
-_DELETE_ALARM = "DELETE FROM alarms WHERE instance_id = ?"
 _LOAD = "SELECT record FROM instances WHERE instance_id = ?"
 _LOAD_WITH_ALARM = (
     "SELECT (SELECT record FROM instances WHERE instance_id = ?1), (SELECT due FROM alarms WHERE instance_id = ?1)"
@@ -98,13 +88,17 @@ class StoreCounts:
 
 
 def connect(
-    path: str | os.PathLike[str], synchronous: Synchronous = "FULL", *, read_only: bool = False
+    path: str | os.PathLike[str],
+    synchronous: Synchronous = "FULL",
+    *,
+    read_only: bool = False,
+    busy_timeout_ms: int = 10_000,
 ) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with the store's settings."""
     if synchronous not in ("NORMAL", "FULL"):
         raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
     connection = sqlite3.connect(os.fspath(path), isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA busy_timeout = 10000")
+    connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     if read_only:
         connection.execute("PRAGMA query_only = ON")
     else:
@@ -127,6 +121,78 @@ def _create_schema(connection: sqlite3.Connection) -> None:
         if statement.strip():
             connection.execute(statement)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+class _Save:
+    """One instance's commit: its record (``None`` deletes it) and, if changed, its alarm."""
+
+    __slots__ = ("alarm", "alarm_changed", "instance_id", "text")
+
+    def __init__(self, instance_id: str, text: str | None, alarm: int | None, alarm_changed: bool) -> None:
+        self.instance_id = instance_id
+        self.text = text
+        self.alarm = alarm
+        self.alarm_changed = alarm_changed
+
+    def __call__(self, connection: sqlite3.Connection) -> None:
+        _apply_saves(connection, [self])
+
+
+_ROWS_PER_STATEMENT = 500
+
+
+def _chunks(items: list[Any]) -> list[list[Any]]:
+    return [items[i : i + _ROWS_PER_STATEMENT] for i in range(0, len(items), _ROWS_PER_STATEMENT)]
+
+
+def _apply_saves(connection: sqlite3.Connection, saves: list[_Save]) -> None:
+    """Apply the saves of distinct instances with a few multi-row statements (not one per save: every
+    statement costs the writer thread a round trip through the GIL)."""
+    upserts = [(save.instance_id, save.text) for save in saves if save.text is not None]
+    deletes = [save.instance_id for save in saves if save.text is None]
+    armed = [(save.instance_id, int(save.alarm)) for save in saves if save.alarm_changed and save.alarm is not None]
+    disarmed = [save.instance_id for save in saves if save.alarm_changed and save.alarm is None]
+    for rows in _chunks(upserts):
+        connection.execute(
+            "INSERT INTO instances (instance_id, record) VALUES "
+            + ",".join(["(?, ?)"] * len(rows))
+            + " ON CONFLICT (instance_id) DO UPDATE SET record = excluded.record",
+            [value for row in rows for value in row],
+        )
+    for ids in _chunks(deletes):
+        connection.execute(f"DELETE FROM instances WHERE instance_id IN ({','.join(['?'] * len(ids))})", ids)
+    for rows in _chunks(armed):
+        connection.execute(
+            "INSERT INTO alarms (instance_id, due, attempts) VALUES "
+            + ",".join(["(?, ?, 0)"] * len(rows))
+            + " ON CONFLICT (instance_id) DO UPDATE SET due = excluded.due, attempts = 0",
+            [value for row in rows for value in row],
+        )
+    for ids in _chunks(disarmed):
+        connection.execute(f"DELETE FROM alarms WHERE instance_id IN ({','.join(['?'] * len(ids))})", ids)
+
+
+def apply_batch(connection: sqlite3.Connection, jobs: list[Any]) -> list[Any]:
+    """The writer's batch: runs of saves of distinct instances are applied together, other writes alone,
+    all in queue order."""
+    results: list[Any] = [None] * len(jobs)
+    group: list[_Save] = []
+    seen: set[str] = set()
+    for index, job in enumerate(jobs):
+        if isinstance(job, _Save):
+            if job.instance_id in seen:
+                _apply_saves(connection, group)
+                group, seen = [], set()
+            group.append(job)
+            seen.add(job.instance_id)
+            continue
+        if group:
+            _apply_saves(connection, group)
+            group, seen = [], set()
+        results[index] = job(connection)
+    if group:
+        _apply_saves(connection, group)
+    return results
 
 
 def _prefix_range(job_type: str | None, job_name: str | None, after: str | None) -> tuple[str, str]:
@@ -187,6 +253,7 @@ class SqliteStore:
         self._max_batch = max_batch
         self._writer: GroupCommitWriter | None = None
         self._readers: ReaderPool | None = None
+        self._inline: sqlite3.Connection | None = None
         self._loop: object = None
         self.on_alarm_armed: Callable[[int], None] | None = None
 
@@ -197,7 +264,9 @@ class SqliteStore:
             raise RuntimeError("this store is already open")
         caller = current_loop_caller()
         try:
-            writer = GroupCommitWriter(lambda: connect(self.path, self.synchronous), caller, self._max_batch)
+            writer = GroupCommitWriter(
+                lambda: connect(self.path, self.synchronous), caller, self._max_batch, apply_batch=apply_batch
+            )
         except sqlite3.Error as exc:  # pragma: no cover - the connection is made on the thread
             raise StorageError(operation="open", cause=str(exc)) from exc
         try:
@@ -211,12 +280,18 @@ class SqliteStore:
         self._readers = ReaderPool(
             lambda: connect(self.path, self.synchronous, read_only=True), caller, self._readers_count
         )
+        # Point reads run on the event loop's thread: in WAL mode a reader never waits for the writer, and a
+        # primary-key lookup costs far less than a hop to a thread and back. It gives up at once if the file
+        # is busy (recovery after a crash), and the read is then made on a reader thread.
+        self._inline = connect(self.path, self.synchronous, read_only=True, busy_timeout_ms=0)
         self._loop = current_loop_key()
 
     async def close(self) -> None:
         """Commit queued writes and stop the threads."""
-        writer, readers = self._writer, self._readers
-        self._writer = self._readers = None
+        writer, readers, inline = self._writer, self._readers, self._inline
+        self._writer = self._readers = self._inline = None
+        if inline is not None:
+            inline.close()
         if writer is not None:
             writer.stop()
         if readers is not None:
@@ -250,15 +325,28 @@ class SqliteStore:
 
     # ---------------------------------------------------------------- InstanceStore
 
+    async def _point_read(self, read: Callable[[sqlite3.Connection], Any], operation: str) -> Any:
+        inline = self._inline
+        if inline is None:
+            raise StorageError(operation=operation, cause="the store is not open")
+        try:
+            return read(inline)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise StorageError(operation=operation, cause=f"{type(exc).__name__}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StorageError(operation=operation, cause=f"{type(exc).__name__}: {exc}") from exc
+        try:  # the file is busy: wait for it on a reader thread
+            return await self._reader().run(read)
+        except sqlite3.Error as exc:
+            raise StorageError(operation=operation, cause=f"{type(exc).__name__}: {exc}") from exc
+
     async def load(self, instance_id: str) -> Record | None:
         def read(connection: sqlite3.Connection) -> Record | None:
             rows = connection.execute(_LOAD, (instance_id,)).fetchall()
             return None if not rows else _decode(rows[0][0])
 
-        try:
-            result: Record | None = await self._reader().run(read)
-        except sqlite3.Error as exc:
-            raise StorageError(operation="get", cause=f"{type(exc).__name__}: {exc}") from exc
+        result: Record | None = await self._point_read(read, "get")
         return result
 
     async def save(self, instance_id: str, record: Record | None, alarm: int | None, alarm_changed: bool) -> None:
@@ -273,18 +361,7 @@ class SqliteStore:
         except (TypeError, ValueError) as exc:
             raise StorageError(operation=operation, cause=f"record is not JSON: {exc}") from exc
 
-        def write(connection: sqlite3.Connection) -> None:
-            if text is None:
-                connection.execute(_DELETE_RECORD, (instance_id,))
-            else:
-                connection.execute(_UPSERT_RECORD, (instance_id, text))
-            if alarm_changed:
-                if alarm is None:
-                    connection.execute(_DELETE_ALARM, (instance_id,))
-                else:
-                    connection.execute(_UPSERT_ALARM, (instance_id, int(alarm)))
-
-        pending = self._write().submit(write)
+        pending = self._write().submit(_Save(instance_id, text, alarm, alarm_changed))
         with anyio.CancelScope(shield=True):
             try:
                 await pending.wait()
@@ -302,10 +379,7 @@ class SqliteStore:
             text, due = connection.execute(_LOAD_WITH_ALARM, (instance_id,)).fetchall()[0]
             return (None if text is None else _decode(text)), due
 
-        try:
-            result: tuple[Record | None, int | None] = await self._reader().run(read)
-        except sqlite3.Error as exc:
-            raise StorageError(operation="get", cause=f"{type(exc).__name__}: {exc}") from exc
+        result: tuple[Record | None, int | None] = await self._point_read(read, "get")
         return result
 
     async def earliest_alarms(self, limit: int) -> list[AlarmRow]:
@@ -314,10 +388,7 @@ class SqliteStore:
         def read(connection: sqlite3.Connection) -> list[AlarmRow]:
             return [AlarmRow(*row) for row in connection.execute(_EARLIEST, (limit,)).fetchall()]
 
-        try:
-            rows: list[AlarmRow] = await self._reader().run(read)
-        except sqlite3.Error as exc:
-            raise StorageError(operation="get_alarm", cause=f"{type(exc).__name__}: {exc}") from exc
+        rows: list[AlarmRow] = await self._point_read(read, "get_alarm")
         return rows
 
     async def move_alarm(self, instance_id: str, expected_due: int, due: int, attempts: int) -> bool:

@@ -45,6 +45,19 @@ def current_loop_caller() -> LoopCaller:
     return trio.lowlevel.current_trio_token().run_sync_soon
 
 
+def current_loop_soon() -> Callable[[Callable[[], object]], object]:
+    """Runs a callable on the running event loop's thread after the tasks ready now (call on that thread)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return loop.call_soon
+    import trio
+
+    return trio.lowlevel.current_trio_token().run_sync_soon
+
+
 def current_loop_key() -> object:
     """Identifies the running event loop (a store is bound to the loop that opened it)."""
     try:
@@ -155,26 +168,49 @@ class ReaderPool:
 
 
 class GroupCommitWriter:
-    """One thread with the only writing connection; queued writes are committed together."""
+    """One thread with the only writing connection; queued writes are committed together.
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], caller: LoopCaller, max_batch: int = 512) -> None:
+    Writes submitted during one turn of the event loop are handed to the thread together (one wake-up of
+    the thread per turn, not per write), and the thread commits everything it finds queued in one
+    transaction.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        caller: LoopCaller,
+        max_batch: int = 512,
+        *,
+        apply_batch: Callable[[sqlite3.Connection, list[Job]], list[Any]] | None = None,
+    ) -> None:
         self._connect = connect
         self._caller = caller
+        self._soon = current_loop_soon()
         self._max_batch = max_batch
+        self._apply_batch = apply_batch or _apply_each
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._outbox: list[tuple[Job, Pending[Any]]] = []
         self._thread = threading.Thread(target=self._run, name="durable-effect-sqlite-writer", daemon=True)
         self.commits = 0
         self.writes = 0
         self._thread.start()
 
     def submit(self, job: Job) -> Pending[Any]:
-        """Queue ``job(connection)`` to run inside a write transaction."""
+        """Queue ``job(connection)`` to run inside a write transaction (call on the event loop)."""
         pending: Pending[Any] = Pending()
-        self._queue.put((job, pending))
+        if not self._outbox:
+            self._soon(self._hand_over)
+        self._outbox.append((job, pending))
         return pending
+
+    def _hand_over(self) -> None:
+        outbox, self._outbox = self._outbox, []
+        if outbox:
+            self._queue.put(outbox)
 
     def stop(self) -> None:
         """Commit what is queued, then end the thread."""
+        self._hand_over()
         self._queue.put(_STOP)
 
     def join(self) -> None:
@@ -187,7 +223,7 @@ class GroupCommitWriter:
                 first = self._queue.get()
                 if first is _STOP:
                     return
-                batch = [first]
+                batch: list[tuple[Job, Pending[Any]]] = list(first)
                 stop = False
                 while len(batch) < self._max_batch:
                     try:
@@ -197,7 +233,7 @@ class GroupCommitWriter:
                     if item is _STOP:
                         stop = True
                         break
-                    batch.append(item)
+                    batch.extend(item)
                 self._commit(connection, batch)
                 if stop:
                     return
@@ -205,11 +241,9 @@ class GroupCommitWriter:
             connection.close()
 
     def _commit(self, connection: sqlite3.Connection, batch: list[tuple[Job, Pending[Any]]]) -> None:
-        results: list[Any] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
-            for job, _ in batch:
-                results.append(job(connection))
+            results = self._apply_batch(connection, [job for job, _ in batch])
             connection.execute("COMMIT")
         except BaseException:
             _rollback(connection)
@@ -236,6 +270,10 @@ class GroupCommitWriter:
             pending._settle(None, exc)
         else:
             pending._settle(result, None)
+
+
+def _apply_each(connection: sqlite3.Connection, jobs: list[Job]) -> list[Any]:
+    return [job(connection) for job in jobs]
 
 
 def _rollback(connection: sqlite3.Connection) -> None:

@@ -49,9 +49,12 @@ class LocalTransport:
         self.jobs = jobs
         self.path = os.fspath(path)
         self._options = host_options
+        self._host: Host | None = None
 
     async def call(self, request: Request) -> dict[str, Any]:
-        host = await self.host()
+        host = self._host
+        if host is None or not host.running or host.loop is not current_loop_key():
+            host = self._host = await self.host()
         try:
             return await host.call(request)
         except HostError as exc:  # stopped between the look-up and the call
