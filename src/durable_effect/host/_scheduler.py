@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from contextvars import ContextVar
 
 import anyio
@@ -23,6 +24,7 @@ from anyio.abc import TaskStatus
 
 from ..backends.sqlite import AlarmRow, Record, SqliteStore
 from ..effect import ClockService, TaggedError
+from ..effect._internal.clock import RealClock
 from ..jobs._runtime import JobsRuntime
 
 _log = logging.getLogger("durable_effect.host")
@@ -118,33 +120,27 @@ class AlarmScheduler:
         """Dispatch what is due; returns when to wake next, or None to look again at once."""
         self._armed_since_read = math.inf
         skip = set(self._inflight)  # runs in flight now: their rows may still be in what we read
-        limit = len(skip) + self._batch
+        now = self._clock.current_time_millis()
         try:
-            rows = await self._store.earliest_alarms(limit)
+            rows, next_due = await self._store.due_alarms(now, len(skip) + self._batch)
         except TaggedError as error:
             _log.error("cannot read alarms (%s); retrying in 1 s", error.message)
             await anyio.sleep(1)
             return None
-        now = self._clock.current_time_millis()
         dispatched = 0
-        next_due: float = math.inf
         for row in rows:
             if row.instance_id in skip or row.instance_id in self._inflight:
                 continue
-            if row.due > now:
-                now = self._clock.current_time_millis()
-                if row.due > now:
-                    next_due = row.due
-                    break
             await self._slots.acquire()
             self._inflight.add(row.instance_id)
             runs.start_soon(self._fire, row)
             dispatched += 1
         if dispatched:
             return None
-        if self._armed_since_read < next_due:
+        wake_at = math.inf if next_due is None else next_due
+        if self._armed_since_read < wake_at:
             return None  # a commit armed an earlier alarm while we were reading
-        return next_due
+        return wake_at
 
     async def _sleep_until(self, wake_at: float) -> None:
         with anyio.CancelScope() as scope:
@@ -153,6 +149,8 @@ class AlarmScheduler:
             try:
                 if wake_at == math.inf:
                     await anyio.sleep_forever()
+                elif isinstance(self._clock, RealClock):  # sub-millisecond precision on the real clock
+                    await anyio.sleep(max(0.0, wake_at / 1_000 - time.time()))
                 else:
                     await self._clock.sleep(wake_at - self._clock.current_time_millis())
             finally:
