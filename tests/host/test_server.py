@@ -208,3 +208,26 @@ def test_health_and_the_openapi_document(server: ServerProcess) -> None:
     assert request["properties"]["job_name"]["enum"] == ["notes", "pinger", "ticker"]
     tags = document["components"]["schemas"]["Error"]["properties"]["_tag"]["enum"]
     assert {"ValidationError", "JobNotFoundError", "Unauthorized", "PayloadTooLarge"} <= set(tags)
+
+
+def test_responses_match_the_published_schemas(server: ServerProcess) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    document = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+
+    def check(name: str, value: Any) -> None:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+        jsonschema.Draft202012Validator(schema).validate(value)
+
+    id = fresh("schema")
+    call = {"op": "add", "job_type": "debounce", "job_name": "notes", "id": id, "payload": {"text": "x"}}
+    check("CallRequest", call)
+    check("CallOk", post(server, call).json())
+    check("ErrorResponse", post(server, {**call, "job_name": "nope"}).json())
+    check("ErrorResponse", post(server, content=b"{").json())
+    check("ErrorResponse", httpx.post(f"{server.url}/v1/call", json=call, timeout=10).json())
+    listing = httpx.get(f"{server.url}/v1/instances", headers=server.headers(), timeout=10).json()
+    assert listing["instances"]
+    check("InstanceList", listing)
+    check("Health", httpx.get(f"{server.url}/healthz", timeout=10).json())
+    with pytest.raises(jsonschema.ValidationError):
+        check("CallRequest", {**call, "job_type": "cron"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -152,3 +153,17 @@ async def test_alarms_move_only_if_unchanged_and_listing_reads_by_job(db: Path) 
             "debounce:notes:b"
         ]
         assert [row.instance_id for row in read_instances(db, after="debounce:notes:b")] == ["task:pinger:a"]
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_save_returns_only_once_committed(db: Path) -> None:
+    async with SqliteStore(db) as store:
+        gate = threading.Event()
+        store._write().submit(lambda connection: gate.wait(10))  # the writer is busy until the gate opens
+        threading.Timer(0.2, gate.set).start()
+        with anyio.move_on_after(0.01) as scope:
+            await store.save("task:pinger:a", RECORD, 7, True)
+        assert scope.cancelled_caught
+        # the caller (holding the instance's lock) only moves on once the write it queued is committed
+        assert gate.is_set()
+        assert await store.load_with_alarm("task:pinger:a") == (RECORD, 7)

@@ -17,6 +17,7 @@ last commits may be lost if the machine loses power.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -27,7 +28,7 @@ from typing import Any, Literal
 import anyio
 
 from ..jobs._errors import StorageError
-from .sqlite_threads import GroupCommitWriter, ReaderPool, current_loop_caller, current_loop_key
+from .sqlite_threads import GroupCommitWriter, Pending, ReaderPool, current_loop_caller, current_loop_key
 
 Record = dict[str, Any]
 Synchronous = Literal["NORMAL", "FULL"]
@@ -363,11 +364,10 @@ class SqliteStore:
             raise StorageError(operation=operation, cause=f"record is not JSON: {exc}") from exc
 
         pending = self._write().submit(_Save(instance_id, text, alarm, alarm_changed))
-        with anyio.CancelScope(shield=True):
-            try:
-                await pending.wait()
-            except sqlite3.Error as exc:
-                raise StorageError(operation=operation, cause=f"{type(exc).__name__}: {exc}") from exc
+        try:
+            await _committed(pending)
+        except sqlite3.Error as exc:
+            raise StorageError(operation=operation, cause=f"{type(exc).__name__}: {exc}") from exc
         if alarm_changed and alarm is not None and self.on_alarm_armed is not None:
             self.on_alarm_armed(int(alarm))
 
@@ -415,11 +415,10 @@ class SqliteStore:
             return connection.execute(_MOVE_ALARM, (due, attempts, instance_id, expected_due)).rowcount > 0
 
         pending = self._write().submit(write)
-        with anyio.CancelScope(shield=True):
-            try:
-                moved: bool = await pending.wait()
-            except sqlite3.Error as exc:
-                raise StorageError(operation="set_alarm", cause=f"{type(exc).__name__}: {exc}") from exc
+        try:
+            moved: bool = await _committed(pending)
+        except sqlite3.Error as exc:
+            raise StorageError(operation="set_alarm", cause=f"{type(exc).__name__}: {exc}") from exc
         if moved and self.on_alarm_armed is not None:
             self.on_alarm_armed(due)
         return moved
@@ -461,6 +460,17 @@ class SqliteStore:
         """``(commits, writes)`` so far: how well concurrent saves were grouped."""
         writer = self._writer
         return (0, 0) if writer is None else (writer.commits, writer.writes)
+
+
+async def _committed(pending: Pending[Any]) -> Any:
+    """Wait for a queued write. Cancelled meanwhile, still wait for it (shielded) before letting the
+    cancellation through: the write will happen, and the caller holds the instance's lock until it has."""
+    try:
+        return await pending.wait()
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):  # its outcome no longer matters
+            await pending.wait()
+        raise
 
 
 def _decode(text: str) -> Record:
