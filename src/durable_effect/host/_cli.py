@@ -344,13 +344,13 @@ def _when(ms: int | None, now: int) -> str:
 def _relative(seconds: float) -> str:
     sign = "in " if seconds >= 0 else ""
     suffix = "" if seconds >= 0 else " ago"
-    s = abs(seconds)
+    s = round(abs(seconds))
     if s < 60:
-        text = f"{s:.0f}s"
+        text = f"{s}s"
     elif s < 3600:
-        text = f"{s // 60:.0f}m{s % 60:02.0f}s"
+        text = f"{s // 60}m{s % 60:02d}s"
     elif s < 86400:
-        text = f"{s // 3600:.0f}h{(s % 3600) // 60:02.0f}m"
+        text = f"{s // 3600}h{s % 3600 // 60:02d}m"
     else:
         text = f"{s / 86400:.1f}d"
     return f"{sign}{text}{suffix}"
