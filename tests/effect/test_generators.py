@@ -294,3 +294,16 @@ def test_a_function_returning_a_plain_value_instead_of_an_effect_is_a_clear_defe
     cause = failure_cause(Effect.run_sync_exit(Effect.succeed(1).flat_map(bad)))
     assert isinstance(cause, Die) and isinstance(cause.defect, NonEffectYieldedError)
     assert "got 2 (int)" in str(cause.defect)
+
+
+def test_a_sync_step_raising_stop_iteration_is_a_defect_not_a_return() -> None:
+    @Effect.fn
+    def body() -> Gen[int, Never, Never]:
+        yield from Effect.sync(lambda: 1)
+        yield from Effect.sync(lambda: next(iter([])))  # StopIteration from the step, not from the body
+        return 2
+
+    exit_ = Effect.run_sync_exit(body())
+
+    assert isinstance(exit_, Failure)
+    assert isinstance(exit_.failure().defects()[0], StopIteration)

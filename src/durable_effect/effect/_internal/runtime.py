@@ -242,7 +242,13 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                         if op == OP_SUCCEED:
                             cur = frame.send(cur._value)
                         elif op == OP_SYNC:
-                            cur = frame.send(cur._thunk())
+                            # The thunk runs outside the generator: its StopIteration is a defect, not a return.
+                            try:
+                                result = cur._thunk()
+                            except Exception as exc:
+                                ok, value, cur = False, Die(exc), None
+                                break
+                            cur = frame.send(result)
                         else:
                             break
                 except StopIteration as stop:
