@@ -142,4 +142,4 @@ async def test_services_are_provided_by_the_definition(jobs_harness: Callable[..
     await run(h.client.task(job).status("x"))
 
     assert greeted == ["hello task:greeter:x", "hello idle"]
-    assert built == ["built", "built"]  # built for each handler run, none for a status call
+    assert built == ["built"]  # built once for the call (on_event and on_idle share it), none for a status

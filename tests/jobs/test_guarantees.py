@@ -21,6 +21,7 @@ from durable_effect.jobs import (
     Task,
     TaskEventContext,
     TaskExecuteContext,
+    ValidationError,
     create_durable_jobs,
 )
 from durable_effect.testing import JobsHarness
@@ -89,6 +90,9 @@ def call(make: Callable[[JobsHarness], Any]) -> Step:
 
 def alarm(instance_id: str) -> Step:
     async def step(h: JobsHarness) -> Any:
+        due = h.alarm_of(instance_id)
+        assert due is not None
+        await h.clock.set_time(due)  # the alarm fires when it falls due
         outcome = await h.runtime.alarm(instance_id)
         if outcome.error is not None:
             raise outcome.error
@@ -346,3 +350,46 @@ async def test_all_time_comes_from_the_clock(jobs_harness: Callable[..., JobsHar
     timestamps = [e["timestamp"] for e in h.events]
     assert timestamps == sorted(timestamps)
     assert timestamps[0] == "2023-11-14T22:13:20.000Z" and timestamps[-1] == "2023-12-14T22:13:20.000Z"
+
+
+@pytest.mark.anyio
+async def test_an_alarm_no_longer_due_runs_nothing(jobs_harness: Callable[..., JobsHarness]) -> None:
+    """An alarm that waited for its instance while a call moved the schedule runs nothing and keeps the new time."""
+    runs: list[int] = []
+
+    @Effect.fn
+    def execute(ctx: TaskExecuteContext[Count]) -> Gen[None, Never, Never]:
+        runs.append(ctx.execute_count)
+        yield from Effect.void
+
+    @Effect.fn
+    def on_event(event: Count, ctx: TaskEventContext[Count]) -> Gen[None, Never, Never]:
+        yield from ctx.schedule(f"{event.n} minutes")
+
+    job = Task.make(state_schema=Count, event_schema=Count, on_event=on_event, execute=execute)
+    h = jobs_harness(create_durable_jobs({"t": job}), start_time=START)
+    await run(h.client.task(job).send("a", event=Count(1)))
+    await h.clock.set_time(START + MINUTE)
+    await run(h.client.task(job).send("a", event=Count(60)))  # moved to an hour from now before the alarm ran
+
+    outcome = await h.runtime.alarm("task:t:a")  # the stale alarm gets the instance after the call
+
+    assert outcome.error is None and runs == []
+    assert h.alarm_of("task:t:a") == START + MINUTE + 60 * MINUTE
+    await h.advance("1 hour")
+    assert runs == [1]
+
+
+@pytest.mark.anyio
+async def test_a_continuous_state_of_none_is_checked_by_its_schema(jobs_harness: Callable[..., JobsHarness]) -> None:
+    @Effect.fn
+    def clear(ctx: ContinuousContext[Count]) -> Gen[None, Never, Never]:
+        yield from ctx.set_state(None)  # type: ignore[arg-type]
+
+    job = Continuous.make(state_schema=Count, schedule=Continuous.every("1 minute"), execute=clear)
+    h = jobs_harness(create_durable_jobs({"j": job}), start_time=START)
+
+    exit_ = await Effect.run_promise_exit(h.client.continuous(job).start("a", input=Count(0)))
+
+    assert isinstance(exit_.failure().failures()[0], ValidationError)
+    assert (await run(h.client.continuous(job).status("a"))).status == "not_found"  # nothing written

@@ -9,6 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from ..effect import RandomService
 from ..effect._internal.clock import RealClock
 from ..jobs._errors import SchedulerError, StorageError
@@ -120,6 +122,7 @@ class MemoryBackend:
     ) -> None:
         self.store = MemoryStore()
         self.clock: ClockService = clock or RealClock()
+        self._alarm_lock = anyio.Lock()
         self.runtime = JobsRuntime(
             jobs.engine,
             self.store,
@@ -129,12 +132,16 @@ class MemoryBackend:
         )
 
     async def run_due_alarms(self) -> int:
-        """Run every alarm due by now, in due-time order; returns how many ran."""
-        ran = 0
-        while (due := self.store.next_alarm()) is not None and due[0] <= self.clock.current_time_millis():
-            await self.runtime.alarm(due[1])
-            ran += 1
-        return ran
+        """Run every alarm due by now, in due-time order; returns how many ran.
+
+        Concurrent callers wait for the one already running them instead of running the same alarms again.
+        """
+        async with self._alarm_lock:
+            ran = 0
+            while (due := self.store.next_alarm()) is not None and due[0] <= self.clock.current_time_millis():
+                await self.runtime.alarm(due[1])
+                ran += 1
+            return ran
 
     def transport(self) -> _MemoryTransport:
         return _MemoryTransport(self)

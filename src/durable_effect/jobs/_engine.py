@@ -14,7 +14,8 @@ from typing import Any, Never
 
 from returns.result import Success
 
-from ..effect import Cause, Clock, Effect, Fail, Logger, LogLevel, Random, RandomService, TaggedError
+from ..effect import Cause, Clock, Effect, Fail, Logger, LogLevel, Random, RandomService, ScopeService, TaggedError
+from ..effect._internal.core import Provide
 from ..schema import SchemaIssues
 from ._contexts import (
     ContinuousContext,
@@ -128,10 +129,15 @@ class Engine:
                 )
             )
         else:
+            if request.op == "alarm" and record is not None and not _is_due(record, call.now):
+                # A call that ran while this alarm waited moved or cancelled it: run nothing, re-arm the record's.
+                call.commit(record)
+                return call.outcome
             try:
                 yield from handler(call, definition)
             except TaggedError as error:
                 call.fail(error)
+            yield call.release()
         if request.op == "alarm" and call.outcome.error is not None and not call.outcome.write:
             # An alarm that cannot run (a record of another version, a stored state its schema rejects) is
             # consumed, not fired again forever; the record is kept for inspection.
@@ -139,6 +145,11 @@ class Engine:
             call.outcome.record = None if record is None else {**record, "alarm": None}
             call.outcome.alarm = None
         return call.outcome
+
+
+def _is_due(record: Record, now: int) -> bool:
+    due = record.get("alarm")
+    return due is not None and due <= now
 
 
 class _Call:
@@ -152,6 +163,8 @@ class _Call:
         self.rnd = rnd
         self.outcome = Outcome()
         self.duration_ms = 0
+        self._services: dict[object, Any] | None = None
+        self._scope: ScopeService | None = None
 
     # ---------------------------------------------------------------- results
 
@@ -182,6 +195,18 @@ class _Call:
                 job_name=r.job_name,
                 **fields,
             )
+        )
+
+    def emit_failed(self, cause: Cause[Any], *, run_count: int, attempt: int, will_retry: bool, **extra: Any) -> None:
+        """``job.failed`` for a handler failure described by ``cause``."""
+        kind, message = describe_cause(cause)
+        self.emit(
+            "job.failed",
+            error={"message": message, "kind": kind},
+            run_count=run_count,
+            attempt=attempt,
+            will_retry=will_retry,
+            **extra,
         )
 
     def state_fields(self, state: Any) -> dict[str, Any]:
@@ -252,8 +277,6 @@ class _Call:
             raise ValidationError(schema=f"{what} ({schema.name})", issues=exc.issues) from None
 
     def encode(self, schema: Any, value: Any, what: str) -> Any:
-        if value is None:
-            return None
         try:
             return schema.encode(value)
         except SchemaIssues as exc:
@@ -261,11 +284,28 @@ class _Call:
 
     # ---------------------------------------------------------------- running user code
 
+    def services(self, definition: JobDefinition) -> Body:
+        """The definition's ``services`` layer, built once per call (on first use) into the call's scope."""
+        if self._services is None:
+            assert definition.services is not None
+            scope = ScopeService()
+            exit_ = yield definition.services.build(scope).exit()
+            if not isinstance(exit_, Success):
+                yield scope.close(exit_)
+                raise _Failed(exit_.failure())
+            self._scope, self._services = scope, exit_.unwrap()
+        return self._services
+
+    def release(self) -> Effect[None, Never, Never]:
+        """Close the call's scope: release what its services acquired."""
+        return Effect.void if self._scope is None else self._scope.close(Success(None))
+
     def run_user(self, definition: JobDefinition, make: Callable[[], Effect[Any, Any, Any]]) -> Body:
         """Run a handler; return its value or raise :class:`_Failed` with its cause."""
         effect: Effect[Any, Any, Any] = Effect.suspend(make)
         if definition.services is not None:
-            effect = effect.provide(definition.services)
+            services = yield from self.services(definition)
+            effect = Provide(effect, lambda ctx: {**ctx, **services})
         effect = self.scoped_logs(definition, effect)
         clock = yield Effect.service(Clock)
         started = clock.current_time_millis()
@@ -323,28 +363,14 @@ class _Call:
         budget = retry.max_duration_ms()
         out_of_time = budget is not None and (self.now + delay - started_at) > budget
         if attempt < retry.max_attempts and not out_of_time:
-            self.emit(
-                "job.failed",
-                error={"message": message, "kind": kind},
-                run_count=run_count,
-                attempt=attempt,
-                will_retry=True,
-                **extra,
-            )
+            self.emit_failed(cause, run_count=run_count, attempt=attempt, will_retry=True, **extra)
             yield self.log(definition, LogLevel.WARNING, f"attempt {attempt} failed ({kind}: {message}); retrying")
             record["retry_attempt"] = attempt + 1
             record["retry_started_at"] = started_at
             record["alarm"] = int(self.now + delay)
             return True
         reason = "max_duration" if out_of_time else "max_attempts"
-        self.emit(
-            "job.failed",
-            error={"message": message, "kind": kind},
-            run_count=run_count,
-            attempt=attempt,
-            will_retry=False,
-            **extra,
-        )
+        self.emit_failed(cause, run_count=run_count, attempt=attempt, will_retry=False, **extra)
         self.emit("job.retryExhausted", attempts=attempt, reason=f"{reason}: {kind}: {message}")
         self.emit("job.terminated", reason="retry_exhausted", run_count=run_count)
         yield self.log(definition, LogLevel.ERROR, f"retries exhausted after {attempt} attempts ({kind}: {message})")
@@ -403,14 +429,7 @@ def _continuous_run(call: _Call, d: ContinuousDefinition[Any, Any], record: Reco
             call.commit(None)
             return None
         kind, message = describe_cause(failed.cause)
-        call.emit(
-            "job.failed",
-            error={"message": message, "kind": kind},
-            run_count=run_count,
-            attempt=attempt,
-            will_retry=False,
-            **extra,
-        )
+        call.emit_failed(failed.cause, run_count=run_count, attempt=attempt, will_retry=False, **extra)
         yield call.log(d, LogLevel.ERROR, f"execution failed ({kind}: {message})")
         if from_client:
             raise call.client_error(failed) from None
@@ -505,7 +524,7 @@ def _debounce_add(call: _Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
             new_state = yield from call.run_user(d, lambda: d.on_event(ctx))  # type: ignore[misc]
         except _Failed as failed:
             kind, message = describe_cause(failed.cause)
-            call.emit("job.failed", error={"message": message, "kind": kind}, run_count=0, attempt=1, will_retry=False)
+            call.emit_failed(failed.cause, run_count=0, attempt=1, will_retry=False)
             yield call.log(d, LogLevel.ERROR, f"on_event failed ({kind}: {message})")
             raise call.client_error(failed) from None
     record.update(state=call.encode(d.state_schema, new_state, "state"), event_count=count)
@@ -563,14 +582,7 @@ def _debounce_flush_run(
                 call.commit(None)
             return
         kind, message = describe_cause(failed.cause)
-        call.emit(
-            "job.failed",
-            error={"message": message, "kind": kind},
-            run_count=1,
-            attempt=attempt,
-            will_retry=False,
-            **extra,
-        )
+        call.emit_failed(failed.cause, run_count=1, attempt=attempt, will_retry=False, **extra)
         if from_client:
             yield call.log(d, LogLevel.ERROR, f"flush of {count} events failed ({kind}: {message})")
             raise call.client_error(failed) from None
@@ -694,7 +706,7 @@ def _task_run(
         call.commit(None)
         return
     try:
-        state = call.encode_output(d.state_schema, draft.state)
+        state = None if draft.state is None else call.encode_output(d.state_schema, draft.state)  # unset
     except _InvalidOutput as invalid:
         yield from _task_failed(call, d, record, source, invalid.cause, handled=False)
         raise
@@ -710,13 +722,8 @@ def _task_failed(
 ) -> Body:
     """Report a failed task handler: ``job.failed``, and an error log unless ``on_error`` takes it."""
     kind, message = describe_cause(cause)
-    call.emit(
-        "job.failed",
-        error={"message": message, "kind": kind},
-        run_count=record["execute_count"],
-        attempt=1,
-        will_retry=False,
-        **call.state_fields(record["state"]),
+    call.emit_failed(
+        cause, run_count=record["execute_count"], attempt=1, will_retry=False, **call.state_fields(record["state"])
     )
     if handled:
         yield call.log(d, LogLevel.WARNING, f"{source} failed ({kind}: {message}); handled by on_error")

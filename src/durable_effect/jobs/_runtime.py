@@ -15,7 +15,7 @@ import anyio
 from returns.result import Success
 
 from ..effect import Clock, ClockService, Effect, Random, RandomService, TaggedError
-from ._engine import Engine, Outcome, Record
+from ._engine import Engine, Outcome, Record, describe_cause
 from ._errors import ExecutionError, SchedulerError, StorageError
 from ._protocol import Request, err, ok
 from ._telemetry import Event, Tracker
@@ -127,7 +127,9 @@ class JobsRuntime:
         if not isinstance(exit_, Success):
             cause = exit_.failure()
             _log.error("engine defect on %s:\n%s", key, cause.pretty())
-            return Outcome(error=ExecutionError(instance_id=key, cause=f"internal error: {cause.pretty()}"))
+            # The details stay in the server's log; the caller learns only that the engine failed.
+            kind, message = describe_cause(cause)
+            return Outcome(error=ExecutionError(instance_id=key, cause=f"internal error ({kind}: {message})"))
         outcome: Outcome = exit_.unwrap()
         if outcome.write:
             old_alarm = None if record is None else record.get("alarm")

@@ -59,7 +59,12 @@ class FunctionSchema(Generic[T]):
             raise SchemaIssues([f"{type(exc).__name__}: {exc}"]) from exc
 
     def encode(self, value: T) -> JSON:
-        return self._encode(value)
+        try:
+            return self._encode(value)
+        except SchemaIssues:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SchemaIssues([f"cannot encode {value!r}: {type(exc).__name__}: {exc}"]) from exc
 
 
 def _json_value(data: object) -> JSON:
