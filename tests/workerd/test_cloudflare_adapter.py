@@ -250,10 +250,27 @@ async def test_store_refuses_the_record_of_another_instance() -> None:
 # ------------------------------------------------------------------------------------------- host
 
 
+class ShiftedClock:
+    """Real time plus an offset the test moves forward, so that an alarm can fall due without waiting."""
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+
+    def current_time_millis(self) -> int:
+        return time.time_ns() // 1_000_000 + self.offset_ms
+
+    async def sleep(self, millis: float) -> None:
+        self.offset_ms += int(millis)
+
+    def skip(self, millis: int) -> None:
+        self.offset_ms += millis
+
+
 @pytest.mark.anyio
 async def test_host_serves_calls_and_alarms() -> None:
     storage = FakeStorage()
-    host = JobsHost(make_jobs(), storage)  # type: ignore[arg-type]
+    clock = ShiftedClock()
+    host = JobsHost(make_jobs(), storage, clock=clock)  # type: ignore[arg-type]
     before = time.time_ns() // 1_000_000  # the engine's clock has whole milliseconds
     started = json.loads(await host.call(wire("start", "continuous", "counter", "c", payload={"n": 0})))
     assert started == {
@@ -262,6 +279,7 @@ async def test_host_serves_calls_and_alarms() -> None:
     }
     assert storage.alarm is not None and before + 600_000 <= storage.alarm <= time.time() * 1000 + 600_000
 
+    clock.skip(600_000)
     await host.alarm()  # the platform fires the alarm: the instance name comes from the stored record
     state = json.loads(await host.call(wire("get_state", "continuous", "counter", "c")))
     assert state == {"ok": True, "value": {"n": 2}}
@@ -295,8 +313,10 @@ async def test_host_alarm_without_an_instance_does_nothing() -> None:
 @pytest.mark.anyio
 async def test_host_alarm_raises_when_its_commit_fails_so_the_platform_retries() -> None:
     storage = FakeStorage()
-    host = JobsHost(make_jobs(), storage)  # type: ignore[arg-type]
+    clock = ShiftedClock()
+    host = JobsHost(make_jobs(), storage, clock=clock)  # type: ignore[arg-type]
     await host.call(wire("start", "continuous", "counter", "c", payload={"n": 0}))
+    clock.skip(600_000)
     storage.fail["put"] = RuntimeError("write failed")
     with pytest.raises(AlarmFailed, match="write failed"):
         await host.alarm(is_retry=False)
@@ -395,13 +415,15 @@ def fake_workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.mark.usefixtures("fake_workers")
 async def test_the_durable_object_class_serves_rpc_and_alarms() -> None:
     jobs = make_jobs()
-    cls = make_jobs_class(jobs, name="MyJobs")
+    clock = ShiftedClock()
+    cls = make_jobs_class(jobs, name="MyJobs", clock=clock)
     assert cls.__name__ == "MyJobs"
     assert {"call", "alarm", "storage_ops"} <= set(vars(cls))
     storage = FakeStorage()
     obj: Any = cls(types.SimpleNamespace(storage=storage), None)
     reply = json.loads(await obj.call(wire("start", "continuous", "counter", "c", payload={"n": 0})))
     assert reply["ok"] is True
+    clock.skip(600_000)
     await obj.alarm(types.SimpleNamespace(isRetry=True, retryCount=1))
     assert json.loads(await obj.call(wire("get_state", "continuous", "counter", "c")))["value"] == {"n": 2}
     assert json.loads(await obj.storage_ops())["alarms"] == 1

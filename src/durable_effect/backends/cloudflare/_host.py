@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ...effect import ClockService, RandomService
 from ...effect._internal.clock import RealClock
-from ...jobs._errors import SchedulerError, StorageError, ValidationError
+from ...jobs._errors import ValidationError
 from ...jobs._protocol import Request, err
 from ...jobs._runtime import JobsRuntime
 from ...jobs._telemetry import Event, HttpBatchTracker, NoopTracker, SendBatch, Tracker, TrackerConfig
@@ -101,8 +101,10 @@ class JobsHost:
             return  # the object holds no instance (its alarm outlived it): nothing to run
         outcome = await self.runtime.alarm(name, is_retry=is_retry)
         self._deliver_events()
-        if isinstance(outcome.error, StorageError | SchedulerError):
-            raise AlarmFailed(f"alarm of {name}: {outcome.error.message}")
+        if not outcome.write:
+            # Nothing committed (storage failed, or the engine could not run): let the platform retry the alarm.
+            reason = outcome.error.message if outcome.error is not None else "nothing committed"
+            raise AlarmFailed(f"alarm of {name}: {reason}")
 
     def storage_ops(self) -> dict[str, int]:
         """Storage operations and requests served since this object was loaded."""

@@ -12,10 +12,11 @@ from ._interop import alarm_retry_info, fetch_send, wait_until
 if TYPE_CHECKING:
     from workers import DurableObject, DurableObjectState
 
+    from ...effect import ClockService
     from ...jobs._registry import DurableJobs
 
 
-def make_jobs_class(jobs: DurableJobs, *, name: str = "Jobs") -> type[DurableObject]:
+def make_jobs_class(jobs: DurableJobs, *, name: str = "Jobs", clock: ClockService | None = None) -> type[DurableObject]:
     """Build the Durable Object class that hosts the instances of ``jobs`` (one object per instance).
 
     Export it from the Worker's main module under ``name`` (the ``class_name`` of the binding in
@@ -23,7 +24,8 @@ def make_jobs_class(jobs: DurableJobs, *, name: str = "Jobs") -> type[DurableObj
     entry points: the RPC method ``call(request_json)`` that ``JobsClient.from_binding`` uses, and
     ``alarm(alarm_info)``. ``storage_ops()`` reports the object's storage operations (diagnostics).
 
-    Only the Workers runtime provides the base class, so this works inside a Python Worker only.
+    Only the Workers runtime provides the base class, so this works inside a Python Worker only. ``clock``
+    replaces the real clock (tests).
     """
     try:
         from workers import DurableObject
@@ -42,6 +44,7 @@ def make_jobs_class(jobs: DurableJobs, *, name: str = "Jobs") -> type[DurableObj
                 ctx.storage,
                 defer=lambda work: wait_until(ctx, work, background),
                 send=fetch_send,
+                clock=clock,
             )
 
         async def call(self, request_json: str) -> str:
