@@ -8,6 +8,7 @@ itself; ``retry``/``repeat`` sleep through the ``Clock`` service, so a ``TestClo
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
@@ -209,6 +210,7 @@ class Schedule(Generic[Out, In]):
 Schedule.forever = Schedule(lambda: 0, lambda _now, _in, n, _r: (n + 1, n + 1, 0.0))
 
 
+@functools.lru_cache(maxsize=256)  # validating an expression costs more than a next-time lookup; jobs repeat them
 def cron_next(expression: str, tz: str | None) -> Callable[[float], float]:
     """Validate a cron expression and zone now; return ``next_after(epoch_ms) -> epoch_ms``."""
     from croniter import croniter
