@@ -156,7 +156,8 @@ async def test_alarms_move_only_if_unchanged_and_listing_reads_by_job(db: Path) 
 
 
 @pytest.mark.anyio
-async def test_a_cancelled_save_returns_only_once_committed(db: Path) -> None:
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_a_cancelled_save_returns_only_once_committed(db: Path, anyio_backend: str) -> None:
     async with SqliteStore(db) as store:
         gate = threading.Event()
         store._write().submit(lambda connection: gate.wait(10))  # the writer is busy until the gate opens

@@ -69,24 +69,51 @@ def current_loop_key() -> object:
 
 
 class Pending(Generic[T]):
-    """A result a database thread will deliver; ``await pending.wait()`` on the event loop."""
+    """A result a database thread will deliver; ``await pending.wait()`` on the event loop.
 
-    __slots__ = ("_done", "_error", "_value")
+    On asyncio it is a bare future (the cheapest wake-up there is), elsewhere an ``anyio.Event``. It can be
+    awaited again after a cancelled wait.
+    """
+
+    __slots__ = ("_done", "_error", "_future", "_value", "_woken")
 
     def __init__(self) -> None:
-        self._done = anyio.Event()
+        self._done: anyio.Event | None = None
+        try:
+            self._future: asyncio.Future[None] | None = asyncio.get_running_loop().create_future()
+        except RuntimeError:
+            self._future = None
+            self._done = anyio.Event()
         self._value: Any = None
         self._error: BaseException | None = None
+        self._woken = False
 
     def _settle(self, value: Any, error: BaseException | None) -> None:
         self._value = value
         self._error = error
 
     def _wake(self) -> None:
-        self._done.set()
+        """On the event loop's thread, once settled."""
+        self._woken = True
+        if self._future is not None:
+            if not self._future.done():
+                self._future.set_result(None)
+        elif self._done is not None:
+            self._done.set()
 
     async def wait(self) -> T:
-        await self._done.wait()
+        future = self._future
+        if future is not None:
+            try:
+                await future
+            except asyncio.CancelledError:
+                if future.cancelled():  # cancelled along with the waiting task: a later wait needs a new one
+                    self._future = future.get_loop().create_future()
+                    if self._woken:
+                        self._future.set_result(None)
+                raise
+        elif self._done is not None:
+            await self._done.wait()
         if self._error is not None:
             raise self._error
         value: T = self._value
