@@ -1,20 +1,26 @@
 """The actor runtime: routes calls and alarms to instances, one at a time per instance.
 
-For every call: take the instance's lock, read its record (one read), run the engine, commit the outcome's
-record and alarm (one atomic write), then hand the call's events to the tracker. Locks exist only while an
-instance has calls in flight, so memory does not grow with the number of idle instances.
+For every call: wait for the instance's turn (calls on one instance run one at a time, in arrival order), read
+its record (one read), run the engine, commit the outcome's record and alarm (one atomic write), then hand the
+call's events to the tracker. A call on an instance with nothing in flight starts at once, without a trip
+through the event loop. The runtime keeps something for an instance only while it has calls in flight, so
+memory does not grow with the number of idle instances.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio
+import anyio.lowlevel
 from returns.result import Success
 
-from ..effect import Clock, ClockService, Effect, Random, RandomService, TaggedError
+from ..effect import Clock, ClockService, Random, RandomService, TaggedError
+from ..effect._internal.context import Context
+from ..effect._internal.runtime import run_loop
 from ._engine import Engine, Outcome, Record, describe_cause
 from ._errors import ExecutionError, SchedulerError, StorageError
 from ._protocol import Request, err, ok
@@ -36,12 +42,13 @@ class InstanceStore(Protocol):
     async def save(self, instance_id: str, record: Record | None, alarm: int | None, alarm_changed: bool) -> None: ...
 
 
-class _InstanceLock:
-    __slots__ = ("lock", "users")
+class _Turns:
+    """The calls of one instance that are in flight: one runs, the others wait here in arrival order."""
+
+    __slots__ = ("waiting",)
 
     def __init__(self) -> None:
-        self.lock = anyio.Lock()
-        self.users = 0
+        self.waiting: deque[anyio.Event] | None = None
 
 
 def parse_instance_name(instance_id: str) -> tuple[str, str, str]:
@@ -70,7 +77,8 @@ class JobsRuntime:
         self.tracker = tracker
         self._on_events = on_events
         self._deliver_inline = deliver_inline
-        self._locks: dict[str, _InstanceLock] = {}
+        self._turns: dict[str, _Turns] = {}
+        self._context: Context = {Clock: clock, Random: random}  # what the engine runs with (never mutated)
 
     async def call(self, request: Request) -> dict[str, Any]:
         """Serve a client request; returns the wire response (errors as data)."""
@@ -89,21 +97,25 @@ class JobsRuntime:
     @property
     def active_instances(self) -> int:
         """Instances with calls in flight (the runtime keeps nothing for idle ones)."""
-        return len(self._locks)
+        return len(self._turns)
 
     async def _serialized(self, request: Request) -> Outcome:
         key = request.instance_id
-        entry = self._locks.get(key)
-        if entry is None:
-            entry = self._locks[key] = _InstanceLock()
-        entry.users += 1
+        turns = self._turns.get(key)
+        if turns is None:
+            # No call in flight on this instance: this one runs at once (unless its caller is cancelled).
+            turns = self._turns[key] = _Turns()
+            try:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+            except BaseException:
+                self._pass_turn(key, turns)
+                raise
+        else:
+            await self._wait_turn(key, turns)
         try:
-            async with entry.lock:
-                outcome = await self._run(request)
+            outcome = await self._run(request, key)
         finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._locks[key]
+            self._pass_turn(key, turns)
         if outcome.events:
             if self._on_events is not None:
                 self._on_events(outcome.events)
@@ -112,18 +124,37 @@ class JobsRuntime:
             await self.tracker.flush()  # also retries what earlier calls could not deliver
         return outcome
 
-    async def _run(self, request: Request) -> Outcome:
-        key = request.instance_id
+    async def _wait_turn(self, key: str, turns: _Turns) -> None:
+        """Wait until the calls that arrived earlier on this instance are done."""
+        turn = anyio.Event()
+        waiting = turns.waiting
+        if waiting is None:
+            waiting = turns.waiting = deque()
+        waiting.append(turn)
+        try:
+            await turn.wait()
+        except BaseException:
+            if turn.is_set():  # the turn came just as this caller was cancelled: hand it on
+                self._pass_turn(key, turns)
+            else:
+                waiting.remove(turn)
+            raise
+
+    def _pass_turn(self, key: str, turns: _Turns) -> None:
+        """The running call is done: wake the next waiting call, or forget the instance when none waits."""
+        if turns.waiting:
+            turns.waiting.popleft().set()
+        else:
+            del self._turns[key]
+
+    async def _run(self, request: Request, key: str) -> Outcome:
         try:
             record = await self.store.load(key)
         except TaggedError as error:
             return Outcome(error=error)
         except Exception as exc:
             return Outcome(error=StorageError(operation="get", cause=f"{type(exc).__name__}: {exc}"))
-        effect = (
-            self.engine.handle(request, record).provide_service(Clock, self.clock).provide_service(Random, self.random)
-        )
-        exit_ = await Effect.run_promise_exit(effect)
+        exit_ = await run_loop(self.engine.handle(request, record), self._context, False)
         if not isinstance(exit_, Success):
             cause = exit_.failure()
             _log.error("engine defect on %s:\n%s", key, cause.pretty())
