@@ -8,6 +8,7 @@ subclass with an integer ``_op`` that the interpreter dispatches on.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Never, ParamSpec, TypeVar, overload
 
 from returns.future import FutureResult
@@ -17,7 +18,9 @@ from returns.interfaces.mappable import MappableN
 from returns.io import IOResult
 from returns.maybe import Maybe
 from returns.primitives.hkt import SupportsKind3
+from returns.result import Failure as ResultFailure
 from returns.result import Result
+from returns.result import Success as ResultSuccess
 
 from .cause import Cause, Die, Fail, Parallel, Sequential
 
@@ -145,8 +148,7 @@ class Effect(  # type: ignore[type-var]
     @staticmethod
     def promise(thunk: Callable[[], Awaitable[B]]) -> Effect[B, Never, Never]:
         """Await ``thunk()`` when the effect runs; an exception it raises is a defect."""
-        from .runtime import await_promise
-
+        await_promise = _runtime().await_promise
         return Async(lambda _ctx: await_promise(thunk, None, defect=True))
 
     @overload
@@ -380,16 +382,14 @@ class Effect(  # type: ignore[type-var]
         A single expected error is raised as itself, a defect re-raises its exception, any other cause raises
         :class:`FiberFailure`. Cancelling the caller interrupts the effect (its finalizers run first).
         """
-        from .runtime import run_promise
-
-        return await run_promise(effect)
+        result: B = await _runtime().run_promise(effect)
+        return result
 
     @staticmethod
     async def run_promise_exit(effect: Effect[B, E2, Never]) -> Result[B, Cause[E2]]:
         """Run under anyio and return the :data:`Exit`."""
-        from .runtime import run_promise_exit
-
-        return await run_promise_exit(effect)
+        exit_: Result[B, Cause[E2]] = await _runtime().run_promise_exit(effect)
+        return exit_
 
     # ---------------------------------------------------------------- sequencing
 
@@ -519,10 +519,7 @@ class Effect(  # type: ignore[type-var]
 
     def exit(self) -> Effect[Result[A, Cause[E]], Never, R]:
         """Succeed with this effect's :data:`Exit` (interruption still interrupts)."""
-        from returns.result import Failure as ResultFailure
-        from returns.result import Success as ResultSuccess
-
-        return Fold(self, lambda cause: Succeed(ResultFailure(cause)), _succeed_with(ResultSuccess))
+        return Fold(self, _exit_of_failure, _exit_of_success)
 
     def match(self, *, on_failure: Callable[[E], B], on_success: Callable[[A], C]) -> Effect[B | C, Never, R]:
         """Fold an expected error or the success value into one value."""
@@ -633,6 +630,14 @@ class Wrapper:
 
 def _always(_error: object) -> bool:
     return True
+
+
+def _exit_of_success(value: Any) -> Effect[Any, Any, Any]:
+    return Succeed(ResultSuccess(value))
+
+
+def _exit_of_failure(cause: Cause[Any]) -> Effect[Any, Any, Any]:
+    return Succeed(ResultFailure(cause))
 
 
 def _succeed_with(f: Callable[[Any], Any]) -> Callable[[Any], Effect[Any, Any, Any]]:
@@ -841,3 +846,16 @@ async def _wait_forever(_ctx: Context) -> Exit:
 
 
 Effect.never = Async(_wait_forever)
+
+# The interpreter imports this module, so this one imports it on first use; the hot methods (running, promise)
+# then reach it through this global instead of an import statement on every call.
+_runtime_module: ModuleType | None = None
+
+
+def _runtime() -> ModuleType:
+    global _runtime_module
+    if _runtime_module is None:
+        from . import runtime
+
+        _runtime_module = runtime
+    return _runtime_module

@@ -360,7 +360,8 @@ async def run_promise_exit(effect: Effect[B, E2, Any]) -> Result[B, Cause[E2]]:
 
 
 async def run_promise(effect: Effect[B, E2, Any]) -> B:
-    return unwrap_exit(await run_promise_exit(effect))
+    exit_: Result[B, Cause[E2]] = await run_loop(effect, {}, False)
+    return unwrap_exit(exit_)
 
 
 def unwrap_exit(exit_: Result[B, Cause[Any]]) -> B:
