@@ -14,8 +14,20 @@ from typing import Any, Never
 
 from returns.result import Success
 
-from ..effect import Cause, Clock, Effect, Fail, Logger, LogLevel, Random, RandomService, ScopeService, TaggedError
-from ..effect._internal.core import Provide
+from ..effect import (
+    Cause,
+    Clock,
+    ClockService,
+    Effect,
+    Fail,
+    LogLevel,
+    Random,
+    RandomService,
+    ScopeService,
+    TaggedError,
+)
+from ..effect._internal.core import GenOp, Provide, Suspend
+from ..effect._internal.logger import annotate_at_level
 from ..schema import SchemaIssues
 from ._contexts import (
     ContinuousContext,
@@ -102,12 +114,12 @@ class Engine:
 
     def handle(self, request: Request, record: Record | None) -> Effect[Outcome, Never, Never]:
         """The effect computing ``request``'s outcome given the instance's stored ``record``."""
-        return Effect.gen(lambda: self._handle(request, record))
+        return GenOp(self._handle, (request, record), None)
 
     def _handle(self, request: Request, record: Record | None) -> Body:
         clock = yield Effect.service(Clock)
         rnd = yield Effect.service(Random)
-        call = _Call(self, request, record, clock.current_time_millis(), rnd)
+        call = _Call(self, request, record, clock, rnd)
         definition = self.definition(request.job_type, request.job_name)
         if definition is None:
             call.outcome.error = JobNotFoundError(job_type=request.job_type, name=request.job_name)
@@ -155,12 +167,16 @@ def _is_due(record: Record, now: int) -> bool:
 class _Call:
     """The working state of one request."""
 
-    def __init__(self, engine: Engine, request: Request, record: Record | None, now: int, rnd: RandomService) -> None:
+    def __init__(
+        self, engine: Engine, request: Request, record: Record | None, clock: ClockService, rnd: RandomService
+    ) -> None:
         self.engine = engine
         self.request = request
         self.record = record
-        self.now = now
+        self.clock = clock  # the engine's Clock service (user handlers may be given another)
+        self.now = clock.current_time_millis()
         self.rnd = rnd
+        self.instance_id = request.instance_id
         self.outcome = Outcome()
         self.duration_ms = 0
         self._services: dict[object, Any] | None = None
@@ -189,7 +205,7 @@ class _Call:
                 kind,
                 now_ms=self.now,
                 random=self.rnd,
-                instance_id=r.instance_id,
+                instance_id=self.instance_id,
                 id=r.id,
                 job_type=r.job_type,
                 job_name=r.job_name,
@@ -248,7 +264,7 @@ class _Call:
         if event_id is not None and record is not None and event_id in record.get("event_ids", {}):
             seen_at = record["event_ids"][event_id]
             if self.now - seen_at < EVENT_ID_RETENTION_MS:
-                raise DuplicateEventError(instance_id=self.request.instance_id, event_id=event_id)
+                raise DuplicateEventError(instance_id=self.instance_id, event_id=event_id)
 
     def remember_event(self, record: Record) -> None:
         """Keep this call's ``event_id`` (bounded by age and count) in the record."""
@@ -302,12 +318,12 @@ class _Call:
 
     def run_user(self, definition: JobDefinition, make: Callable[[], Effect[Any, Any, Any]]) -> Body:
         """Run a handler; return its value or raise :class:`_Failed` with its cause."""
-        effect: Effect[Any, Any, Any] = Effect.suspend(make)
+        effect: Effect[Any, Any, Any] = Suspend(make)
         if definition.services is not None:
             services = yield from self.services(definition)
             effect = Provide(effect, lambda ctx: {**ctx, **services})
         effect = self.scoped_logs(definition, effect)
-        clock = yield Effect.service(Clock)
+        clock = self.clock
         started = clock.current_time_millis()
         exit_ = yield effect.exit()
         self.duration_ms = clock.current_time_millis() - started
@@ -317,10 +333,8 @@ class _Call:
 
     def scoped_logs(self, definition: JobDefinition, effect: Effect[Any, Any, Any]) -> Effect[Any, Any, Any]:
         r = self.request
-        return effect.pipe(
-            Effect.annotate_logs(job_type=r.job_type, job_name=r.job_name, instance_id=r.instance_id),
-            Logger.with_minimum_log_level(definition.logging),
-        )
+        annotations = {"job_type": r.job_type, "job_name": r.job_name, "instance_id": self.instance_id}
+        return annotate_at_level(effect, annotations, definition.logging)
 
     def log(self, definition: JobDefinition, level: LogLevel, *message: object) -> Effect[None, Never, Never]:
         if definition.logging is LogLevel.NONE or not level >= definition.logging:
@@ -335,7 +349,7 @@ class _Call:
 
     def execution_error(self, cause: Cause[Any]) -> ExecutionError:
         kind, message = describe_cause(cause)
-        return ExecutionError(instance_id=self.request.instance_id, cause=f"{kind}: {message}")
+        return ExecutionError(instance_id=self.instance_id, cause=f"{kind}: {message}")
 
     def client_error(self, failed: _Failed) -> TaggedError:
         """What a client call fails with when its run failed: the state's ``ValidationError``, else
@@ -384,7 +398,7 @@ def _continuous_start(call: _Call, d: ContinuousDefinition[Any, Any]) -> Body:
     record = call.record
     call.check_duplicate(record)
     if record is not None:
-        call.respond({"created": False, "instance_id": call.request.instance_id, "status": "running"})
+        call.respond({"created": False, "instance_id": call.instance_id, "status": "running"})
         return
     state = call.decode(d.state_schema, call.request.payload, "input")
     record = call.new_record(state=call.encode(d.state_schema, state, "input"), run_count=0, status="running")
@@ -394,11 +408,11 @@ def _continuous_start(call: _Call, d: ContinuousDefinition[Any, Any]) -> Body:
     if not d.start_immediately:
         record["alarm"] = d.schedule.next_run_after(call.now)
         call.commit(record)
-        call.respond({"created": True, "instance_id": call.request.instance_id, "status": "running"})
+        call.respond({"created": True, "instance_id": call.instance_id, "status": "running"})
         return
     kept = yield from _continuous_run(call, d, record, from_client=True)
     status = "running" if kept is not None else "terminated"
-    call.respond({"created": True, "instance_id": call.request.instance_id, "status": status})
+    call.respond({"created": True, "instance_id": call.instance_id, "status": status})
 
 
 def _continuous_run(call: _Call, d: ContinuousDefinition[Any, Any], record: Record, from_client: bool) -> Body:
@@ -410,7 +424,7 @@ def _continuous_run(call: _Call, d: ContinuousDefinition[Any, Any], record: Reco
     draft = Draft(call.decode(d.state_schema, before, "stored state"), None, call.now)
     ctx: ContinuousContext[Any] = ContinuousContext(
         draft,
-        instance_id=call.request.instance_id,
+        instance_id=call.instance_id,
         job_name=call.request.job_name,
         run_count=run_count,
         attempt=attempt,
@@ -484,7 +498,7 @@ def _continuous_status(call: _Call, d: ContinuousDefinition[Any, Any]) -> Body:
 def _get_state(call: _Call, d: JobDefinition) -> Body:
     record = call.record
     if record is None or (d.job_type == "debounce" and not record.get("event_count")):
-        raise InstanceNotFoundError(instance_id=call.request.instance_id)
+        raise InstanceNotFoundError(instance_id=call.instance_id)
     if d.job_type == "task":
         call.respond({"state": record["state"], "scheduled_at": record["alarm"]})
     else:
@@ -519,7 +533,7 @@ def _debounce_add(call: _Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
     if d.on_event is None:
         new_state = event
     else:
-        ctx = DebounceEventContext(event=event, state=state, event_count=count, instance_id=call.request.instance_id)
+        ctx = DebounceEventContext(event=event, state=state, event_count=count, instance_id=call.instance_id)
         try:
             new_state = yield from call.run_user(d, lambda: d.on_event(ctx))  # type: ignore[misc]
         except _Failed as failed:
@@ -537,9 +551,7 @@ def _debounce_add(call: _Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
     yield call.log(d, LogLevel.DEBUG, f"event {count} added; flush at {record['alarm']}")
     if d.max_events is not None and count >= d.max_events and not record.get("retry_attempt"):
         yield from _debounce_flush_run(call, d, record, "max_events", from_client=True)
-        call.respond(
-            {"created": created, "event_count": count, "will_flush_at": None, "instance_id": call.request.instance_id}
-        )
+        call.respond({"created": created, "event_count": count, "will_flush_at": None, "instance_id": call.instance_id})
         return
     call.commit(record)
     call.respond(
@@ -547,7 +559,7 @@ def _debounce_add(call: _Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
             "created": created,
             "event_count": count,
             "will_flush_at": record["alarm"],
-            "instance_id": call.request.instance_id,
+            "instance_id": call.instance_id,
         }
     )
 
@@ -567,7 +579,7 @@ def _debounce_flush_run(
         debounce_started_at=record["started_at"],
         attempt=attempt,
         is_retry=retrying or call.request.is_retry,
-        instance_id=call.request.instance_id,
+        instance_id=call.instance_id,
         job_name=call.request.job_name,
     )
     extra = call.state_fields(record["state"])
@@ -647,7 +659,7 @@ def _debounce_status(call: _Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
 def _task_context(cls: type[Any], call: _Call, record: Record, draft: Draft) -> Any:
     return cls(
         draft,
-        instance_id=call.request.instance_id,
+        instance_id=call.instance_id,
         job_name=call.request.job_name,
         event_count=record["event_count"],
         execute_count=record["execute_count"],
@@ -753,7 +765,7 @@ def _task_send(call: _Call, d: TaskDefinition[Any, Any, Any]) -> Body:
     call.respond(
         {
             "created": created,
-            "instance_id": call.request.instance_id,
+            "instance_id": call.instance_id,
             "scheduled_at": None if kept is None else kept["alarm"],
         }
     )

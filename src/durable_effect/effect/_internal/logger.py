@@ -112,6 +112,18 @@ def annotate(effect: Effect[B, E2, R2], annotations: Mapping[str, object]) -> Ef
     return Provide(effect, extend)
 
 
+def annotate_at_level(
+    effect: Effect[B, E2, R2], annotations: Mapping[str, object], level: LogLevel
+) -> Effect[B, E2, R2]:
+    """``annotate(effect, annotations)`` inside ``with_minimum_log_level(level)``, as one change of context."""
+
+    def extend(ctx: Context) -> Context:
+        merged = {**ctx.get(ANNOTATIONS, ANNOTATIONS.default), **annotations}
+        return {**ctx, MINIMUM_LEVEL: level, ANNOTATIONS: merged}
+
+    return Provide(effect, extend)
+
+
 def with_log_span(effect: Effect[B, E2, R2], name: str) -> Effect[B, E2, R2]:
     def extend(ctx: Context) -> Context:
         return {**ctx, SPANS: (*ctx.get(SPANS, ()), (name, now_millis(ctx)))}
