@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Never, Protocol, TypeVar, overload
 
-from ..effect import Effect
+from returns.result import Failure as ResultFailure
+from returns.result import Success
+
+from ..effect import Die, Effect, Fail
+from ..effect._internal.context import Context
+from ..effect._internal.core import Async, Exit
 from ..schema import Schema, SchemaIssues
 from ._definitions import ContinuousDefinition, DebounceDefinition, JobDefinition, TaskDefinition
 from ._errors import (
@@ -100,19 +105,24 @@ class _Accessor:
         )
         transport = self._client._transport
 
-        async def send() -> Any:
+        async def run(_ctx: Context) -> Exit:
+            # One asynchronous step: send, then turn the response into the call's exit (an exception anywhere
+            # but a TransportFailure is a defect, as it would be in a promise followed by a flat_map).
             try:
-                return await transport.call(request)
+                response = await transport.call(request)
             except TransportFailure as exc:
-                return {"ok": False, "error": {"_tag": "StorageError", "operation": "call", "cause": str(exc)}}
+                response = {"ok": False, "error": {"_tag": "StorageError", "operation": "call", "cause": str(exc)}}
+            except Exception as exc:
+                return ResultFailure(Die(exc))
+            try:
+                value, error = parse_response(response)
+                if error is not None:
+                    return ResultFailure(Fail(error))
+                return Success(build(value))
+            except Exception as exc:
+                return ResultFailure(Die(exc))
 
-        def finish(response: Any) -> Effect[T, Any, Never]:
-            value, error = parse_response(response)
-            if error is not None:
-                return Effect.fail(error)
-            return Effect.sync(lambda: build(value))
-
-        return Effect.promise(send).flat_map(finish)
+        return Async(run)
 
     def _encode(self, schema: Schema[Any] | None, value: Any) -> Any:
         """Encode a typed value for the wire; raw JSON (e.g. a dict for a model) goes as is, validated there."""
