@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..jobs._registry import DurableJobs
 
 OPERATIONS = ("get", "put", "delete", "set_alarm", "delete_alarm")
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps with options would build one per call
 
 
 @dataclass
@@ -44,7 +45,8 @@ class MemoryStore:
     # ---------------------------------------------------------------- InstanceStore
 
     async def load(self, instance_id: str) -> dict[str, Any] | None:
-        self._check_fault(["get"])
+        if self._faults:
+            self._check_fault(["get"])
         self._count(instance_id, "reads")
         text = self._records.get(instance_id)
         return None if text is None else json.loads(text)
@@ -52,11 +54,12 @@ class MemoryStore:
     async def save(
         self, instance_id: str, record: dict[str, Any] | None, alarm: int | None, alarm_changed: bool
     ) -> None:
-        operations = ["delete" if record is None else "put"]
-        if alarm_changed:
-            operations.append("delete_alarm" if alarm is None else "set_alarm")
-        self._check_fault(operations)  # before any change: a fault leaves nothing behind
-        text = None if record is None else json.dumps(record, separators=(",", ":"))
+        if self._faults:
+            operations = ["delete" if record is None else "put"]
+            if alarm_changed:
+                operations.append("delete_alarm" if alarm is None else "set_alarm")
+            self._check_fault(operations)  # before any change: a fault leaves nothing behind
+        text = None if record is None else _ENCODER.encode(record)
         if text is None:
             self._records.pop(instance_id, None)
         else:
@@ -111,7 +114,10 @@ class MemoryStore:
                 raise StorageError(operation=fault.operation, cause=cause)
 
     def _count(self, instance_id: str, kind: str) -> None:
-        self._ops.setdefault(instance_id, Counter())[kind] += 1
+        counts = self._ops.get(instance_id)
+        if counts is None:
+            counts = self._ops[instance_id] = Counter()
+        counts[kind] += 1
 
 
 class MemoryBackend:
