@@ -178,12 +178,14 @@ def test_catch_tag_leaves_other_errors_alone() -> None:
     assert Effect.run_sync_exit(eff2) == Failure(Fail(Conflict(id="c")))
 
 
-def test_catch_tag_by_class_covers_subclasses_by_string_only_the_exact_tag() -> None:
+def test_catch_tag_by_class_or_by_string_covers_subclasses() -> None:
     failing: Effect[int, NotFound, Never] = Effect.fail(SpecialNotFound(id="s"))
     assert Effect.run_sync(failing.catch_tag(NotFound, lambda e: Effect.succeed(e.id))) == "s"
-    exit_ = Effect.run_sync_exit(failing.catch_tag("NotFound", lambda _: Effect.succeed("no")))
-    assert exit_ == Failure(Fail(SpecialNotFound(id="s")))
+    assert Effect.run_sync(failing.catch_tag("NotFound", lambda _: Effect.succeed("base"))) == "base"
     assert Effect.run_sync(failing.catch_tag("SpecialNotFound", lambda _: Effect.succeed("yes"))) == "yes"
+    other: Effect[int, NotFound, Never] = Effect.fail(NotFound(id="n"))
+    exit_ = Effect.run_sync_exit(other.catch_tag("SpecialNotFound", lambda _: Effect.succeed("no")))
+    assert exit_ == Failure(Fail(NotFound(id="n")))  # a base instance does not have the subclass's tag
 
 
 def test_catch_tag_with_an_overridden_tag_string() -> None:

@@ -240,3 +240,11 @@ def test_scope_is_a_tag_without_default() -> None:
     assert [type(d) for d in cause.defects()] == [MissingServiceError]
     assert "Scope" in str(cause.defects()[0])
     assert Scope.key.endswith("Scope")
+
+
+def test_a_service_tag_cannot_be_subclassed() -> None:
+    """Services are looked up by their exact tag: a subclass would be a requirement the parent cannot meet."""
+    with pytest.raises(TypeError, match="service tag Greeting cannot be subclassed"):
+
+        class LoudGreeting(Greeting):
+            pass

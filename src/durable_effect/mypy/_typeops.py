@@ -276,11 +276,11 @@ def split_by_class(errors: Sequence[ProperType], tag: TypeInfo) -> Split:
 
 
 def split_by_tag(errors: Sequence[ProperType], tag: str, lookup: Lookup) -> Split:
-    """Catching by string matches errors whose ``_tag`` equals it.
+    """Catching by string matches errors whose class or a base of it declares that ``_tag``.
 
-    A member with that tag leaves ``E`` unless a subclass of it (defined in its module) has another tag — then
-    the member's values may be those subclass instances, which the string does not catch. A subclass that has
-    the tag makes the string valid and is handed to the handler, though its base stays in ``E``.
+    A member with that tag leaves ``E`` (its subclasses are caught too, as with the class form). A subclass
+    (defined in the member's module) that has the tag makes the string valid and is handed to the handler,
+    though its base stays in ``E``.
     """
     split = Split()
     for member in errors:
@@ -303,8 +303,6 @@ def split_by_tag(errors: Sequence[ProperType], tag: str, lookup: Lookup) -> Spli
         if own == tag:
             split.found = True
             split.caught.append(member)
-            if any(other != tag for other in descendants.values()):
-                split.rest.append(member)
             continue
         split.rest.append(member)
         for fullname, other in descendants.items():

@@ -19,6 +19,11 @@ class Tag(Generic[Id, S]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        for base in cls.__bases__:
+            if base is not Tag and isinstance(base, type) and issubclass(base, Tag):
+                # A service is provided and looked up by its exact tag class: a subclass would be a different
+                # requirement that providing the parent does not satisfy.
+                raise TypeError(f"service tag {base.__name__} cannot be subclassed; declare a new Tag instead")
         cls.key = f"{cls.__module__}.{cls.__qualname__}"
 
     def __init__(self) -> None:

@@ -125,9 +125,11 @@ def attempt(thunk: Callable[[], B], catch: Callable[[Exception], Any] | None) ->
 
 
 def tag_matcher(tag: type[Any] | str) -> Callable[[object], bool]:
-    """A predicate recognising errors of ``tag``: a class (and its subclasses) or a ``_tag`` string."""
+    """A predicate recognising errors of ``tag``: a class or a ``_tag`` string, subclasses included."""
     if isinstance(tag, str):
-        return lambda error: getattr(error, "_tag", None) == tag
+        # Like the class form, a string catches subclasses too: an error matches when its class or a base
+        # declares that tag (each TaggedError class has its own ``_tag``, its name unless overridden).
+        return lambda error: any(vars(cls).get("_tag") == tag for cls in type(error).__mro__)
     if not isinstance(tag, type):
         raise TypeError(f"catch_tag expects an error class or a _tag string, got {tag!r}")
     return lambda error: isinstance(error, tag)
