@@ -34,6 +34,7 @@ Record = dict[str, Any]
 Synchronous = Literal["NORMAL", "FULL"]
 
 SCHEMA_VERSION = 1
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # json.dumps with options builds one per call
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -359,7 +360,7 @@ class SqliteStore:
         """
         operation = "delete" if record is None else "put"
         try:
-            text = None if record is None else json.dumps(record, separators=(",", ":"), allow_nan=False)
+            text = None if record is None else _ENCODER.encode(record)
         except (TypeError, ValueError) as exc:
             raise StorageError(operation=operation, cause=f"record is not JSON: {exc}") from exc
 

@@ -67,13 +67,45 @@ class FunctionSchema(Generic[T]):
             raise SchemaIssues([f"cannot encode {value!r}: {type(exc).__name__}: {exc}"]) from exc
 
 
+class _NotPlain(Exception):
+    pass
+
+
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_json(data: Any) -> Any:
+    """The common case of :func:`_json_value`: only exact JSON types (no subclasses), copied as that does;
+    anything else raises :class:`_NotPlain`, and the value is then checked again the thorough way."""
+    cls = type(data)
+    if cls in _PLAIN_SCALARS:
+        return data
+    if cls is dict:
+        out = {}
+        for key, value in data.items():
+            if type(key) is not str:
+                raise _NotPlain
+            out[key] = value if type(value) in _PLAIN_SCALARS else _plain_json(value)
+        return out
+    if cls is list or cls is tuple:
+        return [item if type(item) in _PLAIN_SCALARS else _plain_json(item) for item in data]
+    raise _NotPlain
+
+
 def _json_value(data: object) -> JSON:
+    try:
+        return typing.cast(JSON, _plain_json(data))
+    except _NotPlain:
+        return _checked_json(data)
+
+
+def _checked_json(data: object) -> JSON:
     if data is None or isinstance(data, bool | int | float | str):
         return data
     if isinstance(data, list | tuple):
-        return [_json_value(item) for item in data]
+        return [_checked_json(item) for item in data]
     if isinstance(data, dict) and all(isinstance(key, str) for key in data):
-        return {key: _json_value(value) for key, value in data.items()}
+        return {key: _checked_json(value) for key, value in data.items()}
     raise SchemaIssues([f"not JSON data: {data!r} ({type(data).__name__})"])
 
 
