@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from durable_effect.backends.sqlite import SqliteStore, read_instances
-from durable_effect.backends.sqlite_threads import GroupCommitWriter, current_loop_caller
+from durable_effect.backends.sqlite_threads import GroupCommitWriter, current_loop
 from durable_effect.jobs import StorageError
 
 RECORD = {"v": 1, "job_type": "task", "job_name": "pinger", "id": "a", "alarm": None}
@@ -37,7 +37,7 @@ async def test_save_commits_the_record_and_its_alarm_together(db: Path) -> None:
         # deleting the record and cancelling the alarm
         await store.save("task:pinger:a", None, None, True)
         assert await store.load("task:pinger:a") is None
-        assert await store.earliest_alarms(10) == []
+        assert await store.due_alarms(2**62, 10) == ([], None)
     assert raw_rows(db, "SELECT COUNT(*) FROM instances") == [(0,)]
 
 
@@ -48,7 +48,8 @@ async def test_records_and_alarms_survive_reopening(db: Path, anyio_backend: str
         for n in range(5):
             await store.save(f"task:pinger:{n}", {**RECORD, "id": str(n)}, 1_000 * (5 - n), True)
     async with SqliteStore(db) as store:
-        assert [row.due for row in await store.earliest_alarms(3)] == [1_000, 2_000, 3_000]
+        rows, next_due = await store.due_alarms(3_000, 10)
+        assert ([row.due for row in rows], next_due) == ([1_000, 2_000, 3_000], 4_000)
         assert (await store.load("task:pinger:4")) == {**RECORD, "id": "4"}
         counts = await store.counts()
         assert (counts.instances, counts.alarms, counts.next_alarm) == (5, 5, 1_000)
@@ -77,7 +78,7 @@ async def test_concurrent_saves_share_commits(db: Path) -> None:
             for n in range(400):
                 group.start_soon(save, n)
         commits, writes = store.commit_stats
-        assert writes == 401  # the schema, then every save
+        assert writes == 400
         assert commits < writes / 4, (commits, writes)
         assert (await store.counts()).alarms == 400
 
@@ -90,7 +91,7 @@ async def test_a_failing_write_fails_alone_in_its_group(db: Path) -> None:
     connection.execute("CREATE TABLE strict_rows (v INTEGER NOT NULL)")
     connection.commit()
     connection.close()
-    writer = GroupCommitWriter(lambda: sqlite3.connect(db, isolation_level=None), current_loop_caller())
+    writer = GroupCommitWriter(sqlite3.connect(db, isolation_level=None, check_same_thread=False), current_loop())
 
     def insert(value: int | None) -> Callable[[sqlite3.Connection], object]:
         return lambda connection: connection.execute("INSERT INTO strict_rows VALUES (?)", (value,))
@@ -115,7 +116,7 @@ async def test_a_record_that_is_not_json_is_a_storage_error_and_nothing_is_writt
         with pytest.raises(StorageError, match="not JSON"):
             await store.save("task:pinger:a", {**RECORD, "bad": float("nan")}, 1, True)
         assert await store.load("task:pinger:a") is None
-        assert await store.earliest_alarms(1) == []
+        assert await store.due_alarms(2**62, 1) == ([], None)
 
 
 @pytest.mark.anyio
@@ -141,7 +142,7 @@ async def test_alarms_move_only_if_unchanged_and_listing_reads_by_job(db: Path) 
         await store.save("debounce:notes:b", {**RECORD, "job_type": "debounce", "job_name": "notes"}, 50, True)
         assert await store.move_alarm("task:pinger:a", 100, 900, 1) is True
         assert await store.move_alarm("task:pinger:a", 100, 1_900, 2) is False  # it is no longer at 100
-        assert [(r.instance_id, r.due, r.attempts) for r in await store.earliest_alarms(5)] == [
+        assert [(r.instance_id, r.due, r.attempts) for r in (await store.due_alarms(2**62, 5))[0]] == [
             ("debounce:notes:b", 50, 0),
             ("task:pinger:a", 900, 1),
         ]
@@ -168,3 +169,51 @@ async def test_a_cancelled_save_returns_only_once_committed(db: Path, anyio_back
         # the caller (holding the instance's lock) only moves on once the write it queued is committed
         assert gate.is_set()
         assert await store.load_with_alarm("task:pinger:a") == (RECORD, 7)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_an_alarm_armed_by_a_cancelled_save_is_announced_once_committed(db: Path, anyio_backend: str) -> None:
+    async with SqliteStore(db) as store:
+        armed: list[int] = []
+        store.on_alarm_armed = armed.append
+        entered, gate = threading.Event(), threading.Event()
+
+        def busy(connection: sqlite3.Connection) -> None:
+            entered.set()
+            gate.wait(10)
+
+        store._write().submit(busy)  # the writer is busy until the gate opens
+        await anyio.to_thread.run_sync(entered.wait, 10)
+        saved = anyio.Event()
+
+        async def save(scope: anyio.CancelScope) -> None:
+            with scope:
+                await store.save("task:pinger:a", RECORD, 7, True)
+            saved.set()
+
+        scope = anyio.CancelScope()
+        async with anyio.create_task_group() as group:
+            group.start_soon(save, scope)
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()  # the caller gives up while its save is queued
+            await anyio.wait_all_tasks_blocked()
+            assert not saved.is_set() and armed == []  # nothing is announced before the row exists
+            gate.set()
+        assert scope.cancelled_caught
+        assert armed == [7]  # the scheduler learns of the alarm all the same
+        assert await store.load_with_alarm("task:pinger:a") == (RECORD, 7)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("content", ["not a database", "a directory"])
+async def test_a_file_that_cannot_be_opened_fails_the_open_and_leaves_nothing_running(db: Path, content: str) -> None:
+    if content == "a directory":
+        db.mkdir()
+    else:
+        db.write_bytes(b"this is not a database" * 100)
+    store = SqliteStore(db)
+    with anyio.fail_after(10), pytest.raises(StorageError, match=str(db)):
+        await store.open()
+    assert not store.is_open
+    assert not [t for t in threading.enumerate() if t.name.startswith("durable-effect-sqlite")]  # none started

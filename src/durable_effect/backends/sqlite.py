@@ -28,7 +28,7 @@ from typing import Any, Literal
 import anyio
 
 from ..jobs._errors import StorageError
-from .sqlite_threads import GroupCommitWriter, Pending, ReaderPool, current_loop_caller, current_loop_key
+from .sqlite_threads import GroupCommitWriter, Pending, ReaderPool, current_loop
 
 Record = dict[str, Any]
 Synchronous = Literal["NORMAL", "FULL"]
@@ -257,7 +257,6 @@ class SqliteStore:
         self._writer: GroupCommitWriter | None = None
         self._readers: ReaderPool | None = None
         self._inline: sqlite3.Connection | None = None
-        self._loop: object = None
         self.on_alarm_armed: Callable[[int], None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -265,29 +264,40 @@ class SqliteStore:
     async def open(self) -> None:
         if self._writer is not None:
             raise RuntimeError("this store is already open")
-        caller = current_loop_caller()
+        loop = current_loop()
+        connections: list[sqlite3.Connection] = []
+
+        def connect_all() -> None:
+            # Every connection is made here, before any database thread starts: a file that cannot be opened
+            # (not a database, a directory, no permission) fails the open, and nothing is left running.
+            writer = connect(self.path, self.synchronous)
+            connections.append(writer)
+            writer.execute("BEGIN IMMEDIATE")
+            try:
+                _create_schema(writer)
+                writer.execute("COMMIT")
+            except BaseException:
+                writer.execute("ROLLBACK")
+                raise
+            for _ in range(self._readers_count):
+                connections.append(connect(self.path, self.synchronous, read_only=True))
+            # Point reads run on the event loop's thread: in WAL mode a reader never waits for the writer, and
+            # a primary-key lookup costs far less than a hop to a thread and back. It gives up at once if the
+            # file is busy (recovery after a crash), and the read is then made on a reader thread.
+            connections.append(connect(self.path, self.synchronous, read_only=True, busy_timeout_ms=0))
+
         try:
-            writer = GroupCommitWriter(
-                lambda: connect(self.path, self.synchronous), caller, self._max_batch, apply_batch=apply_batch
-            )
-        except sqlite3.Error as exc:  # pragma: no cover - the connection is made on the thread
-            raise StorageError(operation="open", cause=str(exc)) from exc
-        try:
-            await writer.submit(_create_schema).wait()
+            await anyio.to_thread.run_sync(connect_all)
         except BaseException as exc:
-            writer.stop()
+            for connection in connections:
+                connection.close()
             if isinstance(exc, sqlite3.Error):
                 raise StorageError(operation="open", cause=f"{self.path}: {exc}") from exc
             raise
-        self._writer = writer
-        self._readers = ReaderPool(
-            lambda: connect(self.path, self.synchronous, read_only=True), caller, self._readers_count
-        )
-        # Point reads run on the event loop's thread: in WAL mode a reader never waits for the writer, and a
-        # primary-key lookup costs far less than a hop to a thread and back. It gives up at once if the file
-        # is busy (recovery after a crash), and the read is then made on a reader thread.
-        self._inline = connect(self.path, self.synchronous, read_only=True, busy_timeout_ms=0)
-        self._loop = current_loop_key()
+        writer, *readers, inline = connections
+        self._writer = GroupCommitWriter(writer, loop, self._max_batch, apply_batch=apply_batch)
+        self._readers = ReaderPool(readers, loop)
+        self._inline = inline
 
     async def close(self) -> None:
         """Commit queued writes and stop the threads."""
@@ -365,12 +375,15 @@ class SqliteStore:
             raise StorageError(operation=operation, cause=f"record is not JSON: {exc}") from exc
 
         pending = self._write().submit(_Save(instance_id, text, alarm, alarm_changed))
+        armed = int(alarm) if alarm_changed and alarm is not None else None
         try:
-            await _committed(pending)
+            await _committed(pending, None if armed is None else lambda _: self._armed(armed))
         except sqlite3.Error as exc:
             raise StorageError(operation=operation, cause=f"{type(exc).__name__}: {exc}") from exc
-        if alarm_changed and alarm is not None and self.on_alarm_armed is not None:
-            self.on_alarm_armed(int(alarm))
+
+    def _armed(self, due: int) -> None:
+        if self.on_alarm_armed is not None:
+            self.on_alarm_armed(due)
 
     # ---------------------------------------------------------------- alarms
 
@@ -400,15 +413,6 @@ class SqliteStore:
         result: tuple[list[AlarmRow], int | None] = await self._point_read(read, "get_alarm")
         return result
 
-    async def earliest_alarms(self, limit: int) -> list[AlarmRow]:
-        """The ``limit`` earliest alarms, in due order."""
-
-        def read(connection: sqlite3.Connection) -> list[AlarmRow]:
-            return [AlarmRow(*row) for row in connection.execute(_DUE, (2**62, limit)).fetchall()]
-
-        rows: list[AlarmRow] = await self._point_read(read, "get_alarm")
-        return rows
-
     async def move_alarm(self, instance_id: str, expected_due: int, due: int, attempts: int) -> bool:
         """Move an alarm to ``due`` if it is still due at ``expected_due`` (nothing else changed it)."""
 
@@ -417,11 +421,9 @@ class SqliteStore:
 
         pending = self._write().submit(write)
         try:
-            moved: bool = await _committed(pending)
+            moved: bool = await _committed(pending, lambda moved: self._armed(due) if moved else None)
         except sqlite3.Error as exc:
             raise StorageError(operation="set_alarm", cause=f"{type(exc).__name__}: {exc}") from exc
-        if moved and self.on_alarm_armed is not None:
-            self.on_alarm_armed(due)
         return moved
 
     # ---------------------------------------------------------------- listing
@@ -463,15 +465,22 @@ class SqliteStore:
         return (0, 0) if writer is None else (writer.commits, writer.writes)
 
 
-async def _committed(pending: Pending[Any]) -> Any:
-    """Wait for a queued write. Cancelled meanwhile, still wait for it (shielded) before letting the
-    cancellation through: the write will happen, and the caller holds the instance's lock until it has."""
+async def _committed(pending: Pending[Any], on_commit: Callable[[Any], object] | None = None) -> Any:
+    """Wait for a queued write, then call ``on_commit`` with its result once it has committed. Cancelled
+    meanwhile, still wait for it (shielded) before letting the cancellation through: the write will happen,
+    the caller holds the instance's lock until it has, and ``on_commit`` (telling the scheduler of an alarm
+    the write armed) must run all the same."""
     try:
-        return await pending.wait()
+        result = await pending.wait()
     except anyio.get_cancelled_exc_class():
-        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):  # its outcome no longer matters
-            await pending.wait()
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):  # a failed write: nothing to tell
+            result = await pending.wait()
+            if on_commit is not None:
+                on_commit(result)
         raise
+    if on_commit is not None:
+        on_commit(result)
+    return result
 
 
 def _decode(text: str) -> Record:

@@ -25,47 +25,44 @@ import anyio
 T = TypeVar("T")
 
 LoopCaller = Callable[[Callable[[], object]], object]
-"""Schedules a callable on the event loop from another thread, without waiting."""
+"""Schedules a callable on an event loop without waiting."""
 
 _log = logging.getLogger("durable_effect.sqlite")
 
 
-def current_loop_caller() -> LoopCaller:
-    """A thread-safe, non-blocking way back into the running event loop (asyncio or trio)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return loop.call_soon_threadsafe
-    try:
-        import trio
-    except ImportError:  # pragma: no cover - trio is optional
-        raise RuntimeError("no running asyncio or trio event loop") from None
-    return trio.lowlevel.current_trio_token().run_sync_soon
+class EventLoop:
+    """The running event loop (asyncio or trio): ``key`` identifies it, ``call_soon`` runs a callable on it
+    after the tasks ready now (call on its thread), ``call_soon_threadsafe`` does so from any thread."""
+
+    __slots__ = ("call_soon", "call_soon_threadsafe", "key")
+
+    def __init__(self, key: object, call_soon: LoopCaller, call_soon_threadsafe: LoopCaller) -> None:
+        self.key = key
+        self.call_soon = call_soon
+        self.call_soon_threadsafe = call_soon_threadsafe
 
 
-def current_loop_soon() -> Callable[[Callable[[], object]], object]:
-    """Runs a callable on the running event loop's thread after the tasks ready now (call on that thread)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return loop.call_soon
-    import trio
-
-    return trio.lowlevel.current_trio_token().run_sync_soon
+def current_loop() -> EventLoop:
+    """The running event loop; raises ``RuntimeError`` if there is none."""
+    key = current_loop_key()
+    if isinstance(key, asyncio.AbstractEventLoop):
+        return EventLoop(key, key.call_soon, key.call_soon_threadsafe)
+    run_sync_soon: LoopCaller = key.run_sync_soon  # type: ignore[attr-defined]
+    return EventLoop(key, run_sync_soon, run_sync_soon)
 
 
 def current_loop_key() -> object:
-    """Identifies the running event loop (a store is bound to the loop that opened it)."""
+    """Identifies the running event loop: the asyncio loop, or trio's token (cheap; for per-call checks)."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
+        pass
+    try:
         import trio
 
         return trio.lowlevel.current_trio_token()
+    except (ImportError, RuntimeError):
+        raise RuntimeError("no running asyncio or trio event loop") from None
 
 
 class Pending(Generic[T]):
@@ -136,15 +133,17 @@ def _deliver(caller: LoopCaller, settled: list[Pending[Any]]) -> None:
 
 
 class ReaderPool:
-    """``size`` threads, each with its own read-only connection, serving jobs from one queue."""
+    """One thread per connection (opened by the caller, read-only), serving jobs from one queue; each thread
+    closes its connection when it ends."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], caller: LoopCaller, size: int = 2) -> None:
-        self._connect = connect
-        self._caller = caller
+    def __init__(self, connections: list[sqlite3.Connection], loop: EventLoop) -> None:
+        self._caller = loop.call_soon_threadsafe
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._run, name=f"durable-effect-sqlite-reader-{n}", daemon=True)
-            for n in range(size)
+            threading.Thread(
+                target=self._run, args=(connection,), name=f"durable-effect-sqlite-reader-{n}", daemon=True
+            )
+            for n, connection in enumerate(connections)
         ]
         for thread in self._threads:
             thread.start()
@@ -165,8 +164,7 @@ class ReaderPool:
         for thread in self._threads:
             thread.join()
 
-    def _run(self) -> None:
-        connection = self._connect()
+    def _run(self, connection: sqlite3.Connection) -> None:
         try:
             while True:
                 item = self._queue.get()
@@ -195,7 +193,8 @@ class ReaderPool:
 
 
 class GroupCommitWriter:
-    """One thread with the only writing connection; queued writes are committed together.
+    """One thread with the only writing connection (opened by the caller; the thread closes it when it ends);
+    queued writes are committed together.
 
     Writes submitted during one turn of the event loop are handed to the thread together (one wake-up of
     the thread per turn, not per write), and the thread commits everything it finds queued in one
@@ -204,20 +203,21 @@ class GroupCommitWriter:
 
     def __init__(
         self,
-        connect: Callable[[], sqlite3.Connection],
-        caller: LoopCaller,
+        connection: sqlite3.Connection,
+        loop: EventLoop,
         max_batch: int = 512,
         *,
         apply_batch: Callable[[sqlite3.Connection, list[Job]], list[Any]] | None = None,
     ) -> None:
-        self._connect = connect
-        self._caller = caller
-        self._soon = current_loop_soon()
+        self._caller = loop.call_soon_threadsafe
+        self._soon = loop.call_soon
         self._max_batch = max_batch
         self._apply_batch = apply_batch or _apply_each
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._outbox: list[tuple[Job, Pending[Any]]] = []
-        self._thread = threading.Thread(target=self._run, name="durable-effect-sqlite-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(connection,), name="durable-effect-sqlite-writer", daemon=True
+        )
         self.commits = 0
         self.writes = 0
         self._thread.start()
@@ -243,8 +243,7 @@ class GroupCommitWriter:
     def join(self) -> None:
         self._thread.join()
 
-    def _run(self) -> None:
-        connection = self._connect()
+    def _run(self, connection: sqlite3.Connection) -> None:
         try:
             while True:
                 first = self._queue.get()
