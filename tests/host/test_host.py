@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import sqlite3
@@ -14,9 +15,10 @@ import anyio
 import pytest
 
 from durable_effect.host import AcceleratedClock, Host, HostError, running_host
-from durable_effect.host._host import _take_lock
+from durable_effect.host._host import _release_lock, _take_lock
 from durable_effect.host._scheduler import _ALARM_RUN, AlarmNotDue
 from durable_effect.jobs import InstanceNotFoundError, StorageError, TrackerConfig, create_durable_jobs
+from durable_effect.jobs._protocol import Request
 from durable_effect.testing import TestClock
 
 from ._support import eventually, run
@@ -302,3 +304,77 @@ async def test_telemetry_is_delivered_in_the_background_never_on_the_call_path(d
     events = [event for batch in batches for event in batch["events"]]
     assert {event["type"] for event in events} == {"debounce.started", "job.started"}
     assert all(event["env"] == "test" and event["service_key"] == "svc" for event in events)
+
+
+@pytest.mark.anyio
+async def test_a_database_that_cannot_be_opened_fails_the_start_clearly(db: Path) -> None:
+    db.write_bytes(b"this is not a database" * 100)
+    with anyio.fail_after(10):
+        with pytest.raises(HostError, match=f"cannot open the database {db}: file is not a database"):
+            async with Host(jobs, db):
+                pass
+        _release_lock(_take_lock(str(db)))  # the lock file was released
+        client = jobs.JobsClient.local(str(db))
+        for _ in range(2):  # a failed start does not leave later calls waiting for it
+            with pytest.raises(StorageError, match="file is not a database"):
+                await run(client.task(pinger).status("p"))
+        assert running_host(db) is None
+        db.unlink()
+        assert (await run(client.task(pinger).send("p", event=Ping()))).instance_id == "task:pinger:p"
+        host = running_host(db)
+        assert host is not None
+        await host.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_still_due_alarm_is_looked_at_again_when_its_run_cannot_be_moved_back(db: Path) -> None:
+    clock = TestClock(T0)
+    async with Host(jobs, db, clock=clock) as host:
+        await run(host.client().task(pinger).send("p", event=Ping(at=T0 + 1_000)))
+        real_alarm, real_move = host.runtime.alarm, host.store.move_alarm
+        failures = {"alarm": 1, "move": 1}
+
+        async def alarm(instance_id: str, **options: Any) -> Any:
+            if failures["alarm"]:
+                failures["alarm"] -= 1
+                raise RuntimeError("engine defect")
+            return await real_alarm(instance_id, **options)
+
+        async def move_alarm(*args: Any) -> bool:
+            if failures["move"]:
+                failures["move"] -= 1
+                raise StorageError(operation="set_alarm", cause="disk I/O error")
+            return await real_move(*args)
+
+        host.runtime.alarm = alarm  # type: ignore[method-assign]
+        host.store.move_alarm = move_alarm  # type: ignore[method-assign,assignment]
+        await clock.set_time(T0 + 1_000)  # no other alarm and no later commit: nothing else wakes the scheduler
+
+        async def fired() -> bool:
+            return fired_count(db) == 1 and not sql(db, "SELECT * FROM alarms")
+
+        await eventually(fired, what="the alarm whose failed run could not be moved back")
+        assert failures == {"alarm": 0, "move": 0}
+
+
+@pytest.mark.anyio
+async def test_a_call_from_another_event_loop_fails_at_once(db: Path) -> None:
+    async with Host(jobs, db) as host:
+        request = Request(op="status", job_type="task", job_name="pinger", id="p")
+
+        def other_loop() -> BaseException | None:
+            async def call() -> None:
+                with anyio.fail_after(5):
+                    await host.call(request)
+
+            try:
+                asyncio.run(call())
+            except BaseException as exc:
+                return exc
+            return None
+
+        error = await anyio.to_thread.run_sync(other_loop)
+        assert isinstance(error, HostError) and "another event loop" in str(error)
+        with pytest.raises(StorageError, match="another event loop"):  # what a client bound to the host reports
+            await anyio.to_thread.run_sync(lambda: asyncio.run(run(host.client().task(pinger).status("p"))))
+        assert (await host.call(request))["ok"] is True  # its own loop is served

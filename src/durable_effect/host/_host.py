@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 from ..backends.sqlite import SqliteStore, StoreCounts, Synchronous
 from ..backends.sqlite_threads import current_loop_key
 from ..effect import Clock, ClockService, RandomService
+from ..jobs._errors import StorageError
 from ..jobs._protocol import Request
 from ..jobs._runtime import JobsRuntime
 from ..jobs._telemetry import Event, NoopTracker, make_tracker
@@ -38,7 +39,8 @@ _running: weakref.WeakValueDictionary[str, Host] = weakref.WeakValueDictionary()
 
 
 class HostError(RuntimeError):
-    """The host cannot start or serve: the database is taken by another host, or the host is not running."""
+    """The host cannot start or serve: the database cannot be opened or is taken by another host, the host is
+    not running, or it is called from another event loop than its own."""
 
 
 def database_key(path: str | os.PathLike[str]) -> str:
@@ -133,9 +135,12 @@ class Host:
         self._lock_file = _take_lock(self.path)
         try:
             await self.store.open()
-        except BaseException:
+        except BaseException as exc:
             _release_lock(self._lock_file)
             self._lock_file = None
+            if isinstance(exc, StorageError):
+                cause = exc.cause.removeprefix(f"{self.path}: ")
+                raise HostError(f"cannot open the database {self.path}: {cause}") from exc
             raise
         group = anyio.create_task_group()
         await group.__aenter__()
@@ -197,6 +202,12 @@ class Host:
     def _check_running(self) -> None:
         if self._task_group is None:
             raise HostError("the host is not running: use `async with host:` (or JobsClient.local(path))")
+        if current_loop_key() is not self._loop:
+            # Its database threads answer on the host's loop only: awaited from another, a call would never end.
+            raise HostError(
+                f"the host of {self.path} runs on another event loop (thread); call it from that loop, or serve "
+                "it over HTTP"
+            )
 
     async def call(self, request: Request) -> dict[str, Any]:
         """Serve one client request; returns the wire response (``{"ok": ...}``)."""
@@ -253,7 +264,10 @@ def _take_lock(path: str) -> IO[bytes] | None:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no cross-process guard
         return None
-    lock = open(path + ".lock", "ab")  # noqa: SIM115 - held while the host runs
+    try:
+        lock = open(path + ".lock", "ab")  # noqa: SIM115 - held while the host runs
+    except OSError as exc:
+        raise HostError(f"cannot open the database {path}: cannot create its lock file: {exc}") from exc
     try:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -175,6 +175,9 @@ class AlarmScheduler:
         finally:
             self._inflight.discard(row.instance_id)
             self._slots.release()
+            # Look again: the row may still be due (the run committed nothing and could not be moved back), or
+            # a commit during the run re-armed it while the turns skipped it as in flight.
+            self.notify(row.due)
 
     async def _retry_later(self, row: AlarmRow) -> None:
         delay = min(self._retry_max_ms, self._retry_base_ms * 2 ** min(row.attempts, 30))
