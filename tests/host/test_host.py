@@ -5,19 +5,30 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import math
 import sqlite3
 import time
 import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Never
 
 import anyio
 import pytest
 
+from durable_effect import Effect
 from durable_effect.host import AcceleratedClock, Host, HostError, running_host
 from durable_effect.host._host import _release_lock, _take_lock
 from durable_effect.host._scheduler import _ALARM_RUN, AlarmNotDue
-from durable_effect.jobs import InstanceNotFoundError, StorageError, TrackerConfig, create_durable_jobs
+from durable_effect.jobs import (
+    Debounce,
+    DebounceExecuteContext,
+    InstanceNotFoundError,
+    StorageError,
+    TrackerConfig,
+    ValidationError,
+    create_durable_jobs,
+)
 from durable_effect.jobs._protocol import Request
 from durable_effect.testing import TestClock
 
@@ -378,3 +389,26 @@ async def test_a_call_from_another_event_loop_fails_at_once(db: Path) -> None:
         with pytest.raises(StorageError, match="another event loop"):  # what a client bound to the host reports
             await anyio.to_thread.run_sync(lambda: asyncio.run(run(host.client().task(pinger).status("p"))))
         assert (await host.call(request))["ok"] is True  # its own loop is served
+
+
+@dataclass(frozen=True)
+class Reading:
+    value: float
+
+
+def _keep(ctx: DebounceExecuteContext[Reading]) -> Effect[None, Never, Never]:
+    return Effect.succeed(None)
+
+
+readings = Debounce.make(event_schema=Reading, execute=_keep, flush_after="1 hour")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+async def test_a_number_json_cannot_hold_is_a_validation_error_in_process(db: Path, value: float) -> None:
+    registry = create_durable_jobs({"readings": readings})
+    async with Host(registry, db) as host:
+        client = host.client().debounce(readings)
+        with pytest.raises(ValidationError, match="NaN or infinite"):
+            await run(client.add("r", event=Reading(value=value)))
+        assert (await run(client.add("r", event=Reading(value=1.5)))).event_count == 1  # nothing was kept before

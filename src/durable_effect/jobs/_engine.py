@@ -164,6 +164,17 @@ def _is_due(record: Record, now: int) -> bool:
     return due is not None and due <= now
 
 
+def _finite(data: Any) -> bool:
+    """Whether encoded data holds no NaN or infinity (Python's json would write them; JSON cannot hold them)."""
+    if isinstance(data, float):
+        return data - data == 0.0  # NaN and infinities give NaN
+    if isinstance(data, dict):
+        data = data.values()
+    elif not isinstance(data, list | tuple):
+        return True
+    return all(map(_finite, data))
+
+
 class _Call:
     """The working state of one request."""
 
@@ -294,9 +305,12 @@ class _Call:
 
     def encode(self, schema: Any, value: Any, what: str) -> Any:
         try:
-            return schema.encode(value)
+            data = schema.encode(value)
         except SchemaIssues as exc:
             raise ValidationError(schema=f"{what} ({schema.name})", issues=exc.issues) from None
+        if not _finite(data):  # what is stored must be JSON, which has no NaN or infinity
+            raise ValidationError(schema=f"{what} ({schema.name})", issues=["a number is NaN or infinite"])
+        return data
 
     # ---------------------------------------------------------------- running user code
 
