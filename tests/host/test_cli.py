@@ -74,7 +74,21 @@ def test_errors_have_exit_codes_and_messages(server: ServerProcess, tmp_path: Pa
     wrong_token = run_cli("status", "debounce:notes:x", "--url", server.url, "--token", "guess")
     assert wrong_token.returncode == 3 and "401" in wrong_token.stderr
     unreachable = run_cli("status", "debounce:notes:x", "--url", "http://127.0.0.1:9")
-    assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
+    assert unreachable.returncode == 3 and "ConnectError" in unreachable.stderr
+    for command in (["status", "debounce:notes:x"], ["list"]):  # a URL that is not the API's: exit 3, not 1
+        wrong_path = run_cli(*command, "--url", f"{server.url}/wrong", "--token", server.token or "")
+        assert wrong_path.returncode == 3 and "HTTP 404" in wrong_path.stderr, wrong_path.stderr
+    for text in ('{"text": NaN}', '{"text": 1e999}', "[" * 100_000):  # not JSON a store can keep
+        code, _, err = cli(server, "add", "notes", "x", text)
+        assert code == 2 and "not valid JSON" in err, err
+
+
+def test_a_call_answer_shows_times_as_utc_not_relative_to_this_machine(server: ServerProcess) -> None:
+    n = f"utc-{uuid.uuid4().hex[:6]}"
+    code, out, err = cli(server, "add", "notes", n, '{"text": "x"}')
+    assert code == 0, err
+    (flush_at,) = [line for line in out.splitlines() if line.startswith("will_flush_at")]
+    assert flush_at.rstrip().endswith("Z") and "(in" not in flush_at  # the host's clock may not be this one
 
 
 def test_serve_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path) -> None:

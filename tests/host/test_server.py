@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
+from durable_effect.host import Host, HttpTransport, create_app
 from durable_effect.jobs import (
     DuplicateEventError,
     InstanceNotFoundError,
@@ -17,7 +21,7 @@ from durable_effect.jobs import (
 )
 
 from ._support import ServerProcess, run
-from .app import Ping, jobs, notes, pinger, ticker
+from .app import Note, Ping, jobs, notes, pinger, ticker
 
 
 def fresh(prefix: str) -> str:
@@ -94,8 +98,14 @@ def test_instances_are_listed_by_job_with_status_and_next_alarm(server: ServerPr
     assert unknown.status_code == 404 and unknown.json()["error"]["_tag"] == "JobNotFoundError"
 
 
+_ADD = b'{"op": "add", "job_type": "debounce", "job_name": "notes", "id": "n", "payload": {"text": "x", "n": %s}}'
 BAD_REQUESTS: list[tuple[str, dict[str, Any], int, str]] = [
     ("malformed JSON", {"content": b'{"op": "add", '}, 400, "ValidationError"),
+    ("nested too deeply", {"content": b"[" * 200_000}, 400, "ValidationError"),
+    *(
+        (f"{number.decode()} in the body", {"content": _ADD % number}, 400, "ValidationError")
+        for number in (b"NaN", b"-Infinity", b"1e999")
+    ),
     ("not an object", {"body": ["add"]}, 400, "ValidationError"),
     ("missing field", {"body": {"op": "add", "job_type": "debounce", "id": "no-job-name"}}, 400, "ValidationError"),
     (
@@ -179,6 +189,7 @@ def test_unknown_routes_and_methods_get_typed_errors(server: ServerProcess) -> N
     assert missing.status_code == 404 and missing.json()["error"]["_tag"] == "NotFound"
     wrong_method = httpx.get(f"{server.url}/v1/call", headers=server.headers(), timeout=10)
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["_tag"] == "MethodNotAllowed"
+    assert wrong_method.headers["allow"] == "POST"
 
 
 @pytest.mark.anyio
@@ -202,12 +213,14 @@ def test_health_and_the_openapi_document(server: ServerProcess) -> None:
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) == {"/v1/call", "/v1/instances", "/healthz", "/openapi.json"}
     call = document["paths"]["/v1/call"]["post"]
-    assert set(call["responses"]) == {"200", "400", "401", "404", "409", "413", "415", "422", "500", "503"}
+    assert set(call["responses"]) == {"200", "400", "401", "404", "405", "409", "413", "415", "422", "500", "503"}
     assert call["security"] == [{"bearer": []}]
+    assert set(document["paths"]["/v1/instances"]["get"]["responses"]) == {"200", "400", "401", "404", "500", "503"}
     request = document["components"]["schemas"]["CallRequest"]
-    assert request["properties"]["job_name"]["enum"] == ["notes", "pinger", "ticker"]
+    assert request["properties"]["job_name"]["examples"] == ["notes", "pinger", "ticker"]
+    assert "enum" not in request["properties"]["job_name"]  # an unknown job is a documented 404, not a bad request
     tags = document["components"]["schemas"]["Error"]["properties"]["_tag"]["enum"]
-    assert {"ValidationError", "JobNotFoundError", "Unauthorized", "PayloadTooLarge"} <= set(tags)
+    assert {"ValidationError", "JobNotFoundError", "Unauthorized", "PayloadTooLarge", "HttpError"} <= set(tags)
 
 
 def test_responses_match_the_published_schemas(server: ServerProcess) -> None:
@@ -222,6 +235,7 @@ def test_responses_match_the_published_schemas(server: ServerProcess) -> None:
     call = {"op": "add", "job_type": "debounce", "job_name": "notes", "id": id, "payload": {"text": "x"}}
     check("CallRequest", call)
     check("CallOk", post(server, call).json())
+    check("CallRequest", {**call, "job_name": "nope"})  # answered 404 JobNotFoundError, as documented
     check("ErrorResponse", post(server, {**call, "job_name": "nope"}).json())
     check("ErrorResponse", post(server, content=b"{").json())
     check("ErrorResponse", httpx.post(f"{server.url}/v1/call", json=call, timeout=10).json())
@@ -231,3 +245,56 @@ def test_responses_match_the_published_schemas(server: ServerProcess) -> None:
     check("Health", httpx.get(f"{server.url}/healthz", timeout=10).json())
     with pytest.raises(jsonschema.ValidationError):
         check("CallRequest", {**call, "job_type": "cron"})
+
+
+@pytest.mark.anyio
+async def test_failures_outside_the_job_calls_are_typed_json_too(db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with Host(jobs, db) as host:
+        app = create_app(host, manage_host=False)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://host") as http:
+
+            async def storage_fails(**options: Any) -> Any:
+                raise StorageError(operation="list", cause="disk I/O error")
+
+            host.store.list_instances = storage_fails  # type: ignore[method-assign]
+            response = await http.get("/v1/instances")
+            assert response.status_code == 503
+            assert response.json()["error"] == {
+                "_tag": "StorageError",
+                "message": "storage list failed: disk I/O error",
+                "operation": "list",
+                "cause": "disk I/O error",
+            }
+
+            async def defect(**options: Any) -> Any:
+                raise KeyError("a bug")
+
+            host.store.list_instances = defect  # type: ignore[method-assign]
+            with caplog.at_level(logging.ERROR, logger="durable_effect.host"):
+                response = await http.get("/v1/instances")
+            assert response.status_code == 500 and response.json()["error"]["_tag"] == "HttpError"
+            assert "a bug" not in response.text  # the details stay in the server's log
+            assert "KeyError: 'a bug'" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_call_sent_without_an_answer_is_reported_as_of_unknown_outcome() -> None:
+    received = anyio.Event()
+
+    async def never_answer(stream: Any) -> None:
+        async with stream:
+            await stream.receive()
+            received.set()
+            await anyio.sleep_forever()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as group:
+        group.start_soon(listener.serve, never_answer)
+        client = jobs.JobsClient(HttpTransport(f"http://127.0.0.1:{port}", timeout=0.5))
+        with anyio.fail_after(10), pytest.raises(StorageError) as timed_out:
+            await run(client.debounce(notes).add("n", event=Note(text="x"), event_id="e1"))
+        assert received.is_set()
+        assert "ReadTimeout" in timed_out.value.cause
+        assert "outcome is unknown" in timed_out.value.cause and "event_id" in timed_out.value.cause
+        group.cancel_scope.cancel()

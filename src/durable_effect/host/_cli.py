@@ -24,8 +24,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._json import loads_strict
+
+if TYPE_CHECKING:
+    from ._http_client import HttpTransport
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -237,7 +242,7 @@ def _list(args: argparse.Namespace) -> int:
         for key, value in (("job", args.job), ("job_type", args.job_type), ("after", args.after)):
             if value is not None:
                 params[key] = value
-        body = _http_get(args.url, "/v1/instances", params, args.token)
+        body = _http(args, lambda transport: transport.get("/v1/instances", params))
     if args.json:
         print(json.dumps(body, indent=2))
         return 0
@@ -252,8 +257,8 @@ def _call_command(args: argparse.Namespace) -> int:
         job_type, field = _EVENT_COMMANDS[args.command]
         text = getattr(args, field)
         try:
-            payload = json.loads(text)
-        except ValueError as exc:
+            payload = loads_strict(text)
+        except (ValueError, RecursionError) as exc:
             raise _Failure(_EXIT_USAGE, f"the {field} is not valid JSON: {exc}") from None
         op = {"add": "add", "send": "send", "start": "start"}[args.command]
         request = Request(
@@ -275,10 +280,7 @@ def _call_command(args: argparse.Namespace) -> int:
         Request.from_wire(request.to_wire())
     except ValueError as exc:
         raise _Failure(_EXIT_USAGE, str(exc)) from None
-    response = _http_call(args.url, request.to_wire(), args.token)
-    if response.get("ok") is not True:
-        error = response.get("error", {})
-        raise _Failure(_EXIT_JOB_ERROR, f"{error.get('_tag')}: {error.get('message')}", response)
+    response = _http(args, lambda transport: transport.call(request))
     if args.json:
         print(json.dumps(response["value"], indent=2))
     else:
@@ -289,56 +291,44 @@ def _call_command(args: argparse.Namespace) -> int:
 # ==================================================================== HTTP
 
 
-def _http_call(url: str, body: dict[str, Any], token: str | None) -> dict[str, Any]:
-    import httpx
+def _http(args: argparse.Namespace, send: Callable[[HttpTransport], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """One request through the client's own transport: a job error (exit 1) comes back as its body; what
+    is not a job's answer (unreachable, refused, not this API) is exit 3."""
+    import anyio
 
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
+    from ..jobs._client import TransportFailure
+    from ._http_client import HttpTransport
+
     try:
-        response = httpx.post(url.rstrip("/") + "/v1/call", json=body, headers=headers, timeout=60)
-    except httpx.HTTPError as exc:
-        raise _Failure(_EXIT_UNREACHABLE, f"cannot reach {url}: {exc}") from None
-    return _decode(url, response)
+        transport = HttpTransport(args.url, args.token)
+    except ValueError as exc:
+        raise _Failure(_EXIT_USAGE, str(exc)) from None
 
+    async def run() -> dict[str, Any]:
+        try:
+            return await send(transport)
+        finally:
+            await transport.aclose()
 
-def _http_get(url: str, path: str, params: dict[str, str], token: str | None) -> dict[str, Any]:
-    import httpx
-
-    headers = {"authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.get(url.rstrip("/") + path, params=params, headers=headers, timeout=60)
-    except httpx.HTTPError as exc:
-        raise _Failure(_EXIT_UNREACHABLE, f"cannot reach {url}: {exc}") from None
-    data = _decode(url, response)
-    if response.status_code != 200:
-        error = data.get("error", {})
-        raise _Failure(_EXIT_JOB_ERROR, f"{error.get('_tag')}: {error.get('message')}", data)
-    return data
-
-
-def _decode(url: str, response: Any) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise _Failure(_EXIT_UNREACHABLE, f"{url} answered HTTP {response.status_code} without a JSON body")
-    if response.status_code in (401, 413, 415) or (response.status_code == 404 and "ok" not in data):
-        error = data.get("error", {})
-        raise _Failure(_EXIT_UNREACHABLE, f"HTTP {response.status_code}: {error.get('message')}", data)
-    return data
+        body = anyio.run(run)
+    except TransportFailure as exc:
+        raise _Failure(_EXIT_UNREACHABLE, f"the request did not get through: {exc}") from None
+    if body.get("ok") is False:
+        error = body.get("error", {})
+        raise _Failure(_EXIT_JOB_ERROR, f"{error.get('_tag')}: {error.get('message')}", body)
+    return body
 
 
 # ==================================================================== output
 
 
-def _when(ms: int | None, now: int) -> str:
+def _when(ms: int | None, now: int | None) -> str:
+    """An epoch-ms time as UTC, and relative to ``now`` (the host's clock) when it is known."""
     if ms is None:
         return "-"
     stamp = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    delta = (ms - now) / 1000
-    return f"{stamp} ({_relative(delta)})"
+    return stamp if now is None else f"{stamp} ({_relative((ms - now) / 1000)})"
 
 
 def _relative(seconds: float) -> str:
@@ -396,7 +386,7 @@ def _print_value(value: Any) -> None:
 
 def _show(key: str, value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and key.endswith(("_at", "_time")) and value > 10**11:
-        return _when(value, time.time_ns() // 1_000_000)
+        return _when(value, None)  # a call's answer does not carry the host's clock (which may be accelerated)
     if isinstance(value, dict | list):
         return json.dumps(value)
     return "-" if value is None else str(value)

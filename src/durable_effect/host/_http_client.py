@@ -3,7 +3,9 @@
 A job error comes back as its typed body and is rebuilt as the same class (the client's effect fails with
 it). Anything that is not a job's answer — the server cannot be reached, times out, refuses the token
 (401), the request is too large (413) — is a :class:`~durable_effect.jobs.TransportFailure`, which the
-client reports as ``StorageError(operation="call")`` naming the HTTP status and the server's message.
+client reports as ``StorageError(operation="call")`` naming the HTTP status and the server's message. When
+the request was sent but no answer came back (a read timeout, a dropped connection), the message says the
+outcome is unknown: the call may have committed, and a retry should reuse its ``event_id``.
 """
 
 from __future__ import annotations
@@ -44,13 +46,27 @@ class HttpTransport:
         return self._client
 
     async def call(self, request: Request) -> dict[str, Any]:
+        content = json.dumps(request.to_wire(), separators=(",", ":")).encode()
+        return await self._send("POST", "/v1/call", content=content)
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """``GET {url}{path}``: the JSON body of a 200 or of a job error; anything else is a TransportFailure."""
+        return await self._send("GET", path, params=params)
+
+    async def _send(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         import httpx
 
-        content = json.dumps(request.to_wire(), separators=(",", ":")).encode()
         try:
-            response = await self._http().post(f"{self.url}/v1/call", content=content)
+            response = await self._http().request(method, f"{self.url}{path}", **options)
         except httpx.HTTPError as exc:
-            raise TransportFailure(f"{self.url}: {type(exc).__name__}: {exc or 'no response'}") from exc
+            detail = f"{self.url}: {type(exc).__name__}: {exc or 'no response'}"
+            sent = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+            if isinstance(exc, sent):
+                detail += (
+                    "; the request was sent but no answer came back, so its outcome is unknown (it may have "
+                    "committed): retry it with the same event_id to be safe"
+                )
+            raise TransportFailure(detail) from exc
         try:
             data = response.json()
         except ValueError:
@@ -58,7 +74,7 @@ class HttpTransport:
         if not isinstance(data, dict):
             raise TransportFailure(f"{self.url}: HTTP {response.status_code}: {response.text[:200]!r}")
         body: dict[str, Any] = data
-        if body.get("ok") is True and response.status_code == 200:
+        if response.status_code == 200 and body.get("ok") is not False:
             return body
         error = body.get("error")
         if isinstance(error, dict) and error.get("_tag") in ERROR_CLASSES:

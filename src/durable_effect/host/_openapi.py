@@ -10,7 +10,15 @@ from ..jobs._protocol import JOB_TYPES, OPERATIONS
 if TYPE_CHECKING:
     from ..jobs._registry import DurableJobs
 
-PROTOCOL_ERRORS = ("Unauthorized", "PayloadTooLarge", "UnsupportedMediaType", "NotFound", "MethodNotAllowed")
+PROTOCOL_ERRORS = (
+    "Unauthorized",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "NotFound",
+    "MethodNotAllowed",
+    "HttpError",
+)
+"""The tags of the server's own errors, besides the job errors."""
 
 
 def _error_response(description: str, tags: list[str]) -> dict[str, Any]:
@@ -34,8 +42,9 @@ def openapi_document(jobs: DurableJobs, max_body_bytes: int, *, auth: bool) -> d
         "413": _error_response(f"Body over {max_body_bytes} bytes", ["PayloadTooLarge"]),
         "415": _error_response("Body is not application/json", ["UnsupportedMediaType"]),
         "422": _error_response("Input, event or state does not match its schema", ["ValidationError"]),
-        "500": _error_response("The job's own code failed", ["ExecutionError"]),
+        "500": _error_response("The job's own code failed, or the server itself did", ["ExecutionError", "HttpError"]),
         "503": _error_response("Storage or scheduler failure; nothing was kept", ["StorageError", "SchedulerError"]),
+        "405": _error_response("Method not allowed (with an `Allow` header)", ["MethodNotAllowed"]),
     }
     return {
         "openapi": "3.1.0",
@@ -97,6 +106,8 @@ def openapi_document(jobs: DurableJobs, max_body_bytes: int, *, auth: bool) -> d
                         "400": call_errors["400"],
                         "401": call_errors["401"],
                         "404": _error_response("Unknown job", ["JobNotFoundError"]),
+                        "500": _error_response("The server itself failed", ["HttpError"]),
+                        "503": _error_response("The file could not be read", ["StorageError"]),
                     },
                 }
             },
@@ -133,7 +144,13 @@ def openapi_document(jobs: DurableJobs, max_body_bytes: int, *, auth: bool) -> d
                     "properties": {
                         "op": {"type": "string", "enum": ops},
                         "job_type": {"type": "string", "enum": list(JOB_TYPES)},
-                        "job_name": {"type": "string", "enum": sorted(jobs.definitions)},
+                        "job_name": {
+                            "type": "string",
+                            "examples": sorted(jobs.definitions),
+                            "description": "a job of the served registry: "
+                            + ", ".join(sorted(jobs.definitions))
+                            + " (another name is answered 404 `JobNotFoundError`)",
+                        },
                         "id": {"type": "string", "minLength": 1},
                         "payload": {"description": "`input` of start, `event` of add/send (validated by the job)"},
                         "event_id": {"type": ["string", "null"], "description": "idempotency key"},

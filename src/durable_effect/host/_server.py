@@ -5,22 +5,25 @@ Every error is a typed JSON body ``{"ok": false, "error": {"_tag": ..., "message
 4xx/5xx status: 400 malformed JSON or request (a ``ValidationError`` of ``schema="request"``), 401 missing or
 wrong bearer token, 404 ``JobNotFoundError``/``InstanceNotFoundError``, 409 ``DuplicateEventError``/
 ``InvalidStateError``, 413 body over the limit, 415 not JSON, 422 ``ValidationError`` (input, event or state),
-500 ``ExecutionError``, 503 ``StorageError``/``SchedulerError``. A rejected request changes nothing.
+500 ``ExecutionError`` (``HttpError`` for a failure of the server itself, logged there), 503
+``StorageError``/``SchedulerError``. A rejected request changes nothing.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from ..effect import TaggedError
 from ..jobs._errors import JobNotFoundError, StorageError, ValidationError, error_to_wire
 from ..jobs._protocol import JOB_TYPES, Request
 from ._host import Host, HostError
+from ._json import loads_strict
 from ._openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from ..jobs._registry import DurableJobs
+
+_log = logging.getLogger("durable_effect.host")
 
 MAX_BODY_BYTES = 1 << 20
 """Default request size limit (1 MiB)."""
@@ -117,9 +122,11 @@ def create_app(
                 raise _Reject(413, _too_large(max_body_bytes))
             chunks.append(chunk)
         try:
-            return json.loads(b"".join(chunks))
+            return loads_strict(b"".join(chunks))
         except ValueError as exc:
             raise _Reject(400, _invalid_request(f"the body is not valid JSON: {exc}")) from None
+        except RecursionError:
+            raise _Reject(400, _invalid_request("the body is not valid JSON: nested too deeply")) from None
 
     def guarded(handler: Callable[[HttpRequest], Awaitable[Response]]) -> Callable[[HttpRequest], Awaitable[Response]]:
         async def endpoint(request: HttpRequest) -> Response:
@@ -130,6 +137,11 @@ def create_app(
                 return rejection(reject)
             except HostError as exc:
                 return reply(503, {"ok": False, "error": error_to_wire(StorageError(operation="call", cause=str(exc)))})
+            except TaggedError as error:
+                return reply(ERROR_STATUS.get(error._tag, 500), {"ok": False, "error": error_to_wire(error)})
+            except Exception:
+                _log.exception("%s %s failed", request.method, request.url.path)
+                return reply(500, {"ok": False, "error": _tag("HttpError", "internal error (see the server's log)")})
 
         return endpoint
 
@@ -196,7 +208,9 @@ def create_app(
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         tag = {404: "NotFound", 405: "MethodNotAllowed"}.get(status, "HttpError")
         detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
-        return reply(status, {"ok": False, "error": _tag(tag, f"{request.method} {request.url.path}: {detail}")})
+        headers = exc.headers if isinstance(exc, HTTPException) else None  # e.g. 405's Allow
+        body = {"ok": False, "error": _tag(tag, f"{request.method} {request.url.path}: {detail}")}
+        return reply(status, body, dict(headers) if headers else None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
