@@ -74,7 +74,11 @@ class DuplicateEventError(TaggedError):
 
 
 class StorageError(TaggedError):
-    """Reading or committing the instance failed; nothing of the call was kept."""
+    """Reading or committing the instance failed, or the call did not get through; nothing of it was kept.
+
+    One exception: a remote call whose answer was lost after it was sent (``operation="call"``, the cause
+    says so) may have committed; retry it with the same ``event_id`` to apply it exactly once.
+    """
 
     operation: str
     cause: str
