@@ -21,7 +21,8 @@ from returns.result import Success
 from ..effect import Clock, ClockService, Random, RandomService, TaggedError
 from ..effect._internal.context import Context
 from ..effect._internal.runtime import run_loop
-from ._engine import Engine, Outcome, Record, describe_cause
+from ._call import Outcome, Record, describe_cause
+from ._engine import Engine
 from ._errors import ExecutionError, SchedulerError, StorageError
 from ._protocol import Request, err, ok
 from ._telemetry import Event, Tracker
