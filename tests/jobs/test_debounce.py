@@ -240,6 +240,21 @@ async def test_clear_drops_the_batch_without_running(jobs_harness: Callable[...,
 
 
 @pytest.mark.anyio
+async def test_created_means_a_new_batch_even_when_event_ids_keep_the_record(
+    jobs_harness: Callable[..., JobsHarness],
+) -> None:
+    flushes: list[Flush] = []
+    h = jobs_harness(hits_jobs(flushes), start_time=START)
+    hits = h.client.debounce("hits")
+    assert (await run(hits.add("k", event={"path": "/a"}, event_id="e1"))).created is True
+    await run(hits.flush("k"))
+
+    assert (await run(hits.status("k"))).status == "idle"  # kept to remember "e1"
+    assert (await run(hits.add("k", event={"path": "/b"}, event_id="e2"))).created is True
+    assert (await run(hits.add("k", event={"path": "/c"}, event_id="e3"))).created is False
+
+
+@pytest.mark.anyio
 async def test_invalid_event_is_rejected_and_nothing_stored(jobs_harness: Callable[..., JobsHarness]) -> None:
     flushes: list[Flush] = []
     reduced: list[Reduced] = []

@@ -19,9 +19,9 @@ def _debounce_add(call: Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
     record = call.record
     call.check_duplicate(record)
     event = call.decode(d.event_schema, call.request.payload, "event")
-    created = record is None
     record = call.new_record(state=None, event_count=0, started_at=None) if record is None else dict(record)
     first = not record["event_count"]
+    created = first  # a new batch, whether or not a record was kept to remember event ids
     count = record["event_count"] + 1
     state = None if first else call.decode(d.state_schema, record["state"], "stored state")
     if d.on_event is None:
