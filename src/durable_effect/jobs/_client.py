@@ -143,9 +143,16 @@ class _Accessor:
                 ValidationError(schema=f"stored state ({schema.name})", issues=exc.issues)
             ) from None
 
+    def _known_definition(self) -> JobDefinition | None:
+        return self._definition or self._client._lookup(self._job_type, self._name)
+
     def _state_schema(self) -> Schema[Any] | None:
-        definition = self._definition or self._client._lookup(self._job_type, self._name)
+        definition = self._known_definition()
         return definition.state_schema if definition is not None else None
+
+    def _event_schema(self) -> Schema[Any] | None:
+        definition = self._known_definition()
+        return definition.event_schema if isinstance(definition, DebounceDefinition | TaskDefinition) else None
 
     def _get_state(self, id: str, build: Callable[[Any], T]) -> Effect[T, StateErrors, Never]:
         def decode(value: Any) -> Effect[T, ValidationError, Never]:
@@ -193,10 +200,6 @@ class ContinuousClient(_Accessor, Generic[S]):
 class DebounceClient(_Accessor, Generic[I, S]):
     """Calls on a debounce job's instances."""
 
-    def _event_schema(self) -> Schema[Any] | None:
-        definition = self._definition or self._client._lookup(self._job_type, self._name)
-        return definition.event_schema if isinstance(definition, DebounceDefinition) else None
-
     def add(self, id: str, *, event: I, event_id: str | None = None) -> Effect[DebounceAddResult, StartErrors, Never]:
         """Add an event to the instance's batch (the first event of a batch arms the flush)."""
         payload = self._encode(self._event_schema(), event)
@@ -221,10 +224,6 @@ class DebounceClient(_Accessor, Generic[I, S]):
 
 class TaskClient(_Accessor, Generic[S, I]):
     """Calls on a task job's instances."""
-
-    def _event_schema(self) -> Schema[Any] | None:
-        definition = self._definition or self._client._lookup(self._job_type, self._name)
-        return definition.event_schema if isinstance(definition, TaskDefinition) else None
 
     def send(self, id: str, *, event: I, event_id: str | None = None) -> Effect[TaskSendResult, StartErrors, Never]:
         """Deliver an event to ``on_event`` (creating the instance on its first event)."""

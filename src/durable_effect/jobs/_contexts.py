@@ -20,9 +20,6 @@ E = TypeVar("E")
 FlushReason = Literal["max_events", "flush_after", "manual"]
 RunSource = Literal["on_event", "execute"]
 
-_UNSET: Any = object()
-
-
 class Draft:
     """The mutable working copy of one run: state, schedule and termination, committed on success."""
 
@@ -34,11 +31,6 @@ class Draft:
         self.terminated = False
         self.terminate_reason: str | None = None
         self.now = now
-
-    def copy(self) -> Draft:
-        draft = Draft(self.state, self.schedule, self.now)
-        draft.terminated, draft.terminate_reason = self.terminated, self.terminate_reason
-        return draft
 
 
 class _StateAccess(Generic[S]):

@@ -113,10 +113,6 @@ class DurableObjectStore:
         text = await self._text()
         return None if text is None else record_instance_name(json.loads(text))
 
-    def forget(self) -> None:
-        """Drop the in-memory copy; the next load reads storage."""
-        self._cached = _UNKNOWN
-
     async def _text(self) -> str | None:
         cached = self._cached
         if cached is not _UNKNOWN:
