@@ -217,3 +217,61 @@ async def test_a_file_that_cannot_be_opened_fails_the_open_and_leaves_nothing_ru
         await store.open()
     assert not store.is_open
     assert not [t for t in threading.enumerate() if t.name.startswith("durable-effect-sqlite")]  # none started
+
+
+@pytest.mark.anyio
+async def test_the_record_cache_stays_within_its_size_and_loads_stay_right(db: Path) -> None:
+    async with SqliteStore(db, cache_size=3) as store:
+        for n in range(10):
+            await store.save(f"task:pinger:{n}", {**RECORD, "id": str(n)}, None, False)
+        assert len(store._cache) == 3  # the three saved last
+        for n in range(10):  # evicted ones are read from the file, cached ones from memory: the same records
+            assert await store.load(f"task:pinger:{n}") == {**RECORD, "id": str(n)}
+        assert await store.load("task:pinger:missing") is None
+        assert len(store._cache) == 3
+        await store.save("task:pinger:9", None, None, True)  # a delete is remembered as "no record"
+        assert await store.load("task:pinger:9") is None
+    async with SqliteStore(db, cache_size=0) as store:
+        assert await store.load("task:pinger:0") == {**RECORD, "id": "0"}
+        assert len(store._cache) == 0
+    with pytest.raises(ValueError, match="cache_size"):
+        SqliteStore(db, cache_size=-1)
+
+
+@pytest.mark.anyio
+async def test_a_failed_save_leaves_the_previous_record_for_the_next_load(db: Path) -> None:
+    async with SqliteStore(db) as store:
+        await store.save("task:pinger:a", RECORD, None, False)
+    connection = sqlite3.connect(db)
+    connection.execute(
+        "CREATE TRIGGER refuse BEFORE UPDATE ON instances WHEN NEW.record LIKE '%refused%' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+    )
+    connection.commit()
+    connection.close()
+    async with SqliteStore(db) as store:
+        assert await store.load("task:pinger:a") == RECORD  # now cached
+        with pytest.raises(StorageError, match="refused by a trigger"):
+            await store.save("task:pinger:a", {**RECORD, "note": "refused"}, None, False)
+        assert await store.load("task:pinger:a") == RECORD
+        await store.save("task:pinger:a", {**RECORD, "note": "kept"}, None, False)
+        assert await store.load("task:pinger:a") == {**RECORD, "note": "kept"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("stored", "message"),
+    [('{"v": 1', "not JSON"), ("[1, 2]", "not a JSON object"), ('{"v": 1} trailing', "not a JSON object")],
+)
+async def test_a_stored_record_that_is_not_a_json_object_is_a_storage_error(
+    db: Path, stored: str, message: str
+) -> None:
+    async with SqliteStore(db):
+        pass
+    connection = sqlite3.connect(db)
+    connection.execute("INSERT INTO instances VALUES ('task:pinger:a', ?)", (stored,))
+    connection.commit()
+    connection.close()
+    async with SqliteStore(db) as store:
+        with pytest.raises(StorageError, match=message):
+            await store.load("task:pinger:a")

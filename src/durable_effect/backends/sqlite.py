@@ -10,6 +10,11 @@ The file is in WAL mode. Reads run on reader threads; writes go through one writ
 concurrent saves together (see :mod:`~durable_effect.backends.sqlite_threads`). A ``save`` writes the record
 and its alarm change in one transaction and returns only after the commit: an acknowledged call is on disk.
 
+Recently used records are also kept as their JSON text in a bounded cache (``cache_size`` instances): the
+host is the file's only writer (it holds a lock file), so a record it committed is what the file holds, and
+a call on a busy instance skips the read. The cache is filled from reads and commits (a failed write is rolled
+back, leaving what the cache holds); memory stays bounded whatever the number of instances.
+
 Durability: ``synchronous="FULL"`` (the default) syncs the WAL on every commit, so a commit survives a power
 cut; ``"NORMAL"`` syncs only at checkpoints: a commit survives a crash of the process (``kill -9``) but the
 last commits may be lost if the machine loses power.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import json.scanner
 import os
 import sqlite3
 from collections.abc import Callable
@@ -247,9 +253,12 @@ class SqliteStore:
         synchronous: Synchronous = "FULL",
         readers: int = 2,
         max_batch: int = 512,
+        cache_size: int = 10_000,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be >= 0, got {cache_size}")
         self.path = os.fspath(path)
         self.synchronous: Synchronous = synchronous
         self._readers_count = readers
@@ -258,6 +267,7 @@ class SqliteStore:
         self._readers: ReaderPool | None = None
         self._inline: sqlite3.Connection | None = None
         self.on_alarm_armed: Callable[[int], None] | None = None
+        self._cache = _RecordCache(cache_size)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -355,12 +365,16 @@ class SqliteStore:
             raise StorageError(operation=operation, cause=f"{type(exc).__name__}: {exc}") from exc
 
     async def load(self, instance_id: str) -> Record | None:
-        def read(connection: sqlite3.Connection) -> Record | None:
-            rows = connection.execute(_LOAD, (instance_id,)).fetchall()
-            return None if not rows else _decode(rows[0][0])
+        text = self._cache.get(instance_id)
+        if text is _MISSING:
 
-        result: Record | None = await self._point_read(read, "get")
-        return result
+            def read(connection: sqlite3.Connection) -> str | None:
+                rows = connection.execute(_LOAD, (instance_id,)).fetchall()
+                return None if not rows else rows[0][0]
+
+            text = await self._point_read(read, "get")
+            self._cache.put(instance_id, text)
+        return None if text is None else _decode(text)
 
     async def save(self, instance_id: str, record: Record | None, alarm: int | None, alarm_changed: bool) -> None:
         """Commit the record (``None`` deletes it) and, when ``alarm_changed``, the alarm (``None`` cancels it).
@@ -376,9 +390,15 @@ class SqliteStore:
 
         pending = self._write().submit(_Save(instance_id, text, alarm, alarm_changed))
         armed = int(alarm) if alarm_changed and alarm is not None else None
+
+        def on_commit(_: object) -> None:
+            self._cache.put(instance_id, text)
+            if armed is not None:
+                self._armed(armed)
+
         try:
-            await _committed(pending, None if armed is None else lambda _: self._armed(armed))
-        except sqlite3.Error as exc:
+            await _committed(pending, on_commit)
+        except sqlite3.Error as exc:  # rolled back: the file (and so the cache) still holds the previous record
             raise StorageError(operation=operation, cause=f"{type(exc).__name__}: {exc}") from exc
 
     def _armed(self, due: int) -> None:
@@ -390,12 +410,13 @@ class SqliteStore:
     async def load_with_alarm(self, instance_id: str) -> tuple[Record | None, int | None]:
         """The record and the due time of the instance's alarm, read together (one snapshot)."""
 
-        def read(connection: sqlite3.Connection) -> tuple[Record | None, int | None]:
+        def read(connection: sqlite3.Connection) -> tuple[str | None, int | None]:
             text, due = connection.execute(_LOAD_WITH_ALARM, (instance_id,)).fetchall()[0]
-            return (None if text is None else _decode(text)), due
+            return text, due
 
-        result: tuple[Record | None, int | None] = await self._point_read(read, "get")
-        return result
+        text, due = await self._point_read(read, "get")
+        self._cache.put(instance_id, text)
+        return (None if text is None else _decode(text)), due
 
     async def due_alarms(self, now: int, limit: int) -> tuple[list[AlarmRow], int | None]:
         """Up to ``limit`` alarms due by ``now`` in due order, and the earliest due time after ``now``
@@ -465,6 +486,39 @@ class SqliteStore:
         return (0, 0) if writer is None else (writer.commits, writer.writes)
 
 
+_MISSING: Any = object()
+
+
+class _RecordCache:
+    """The JSON text of the most recently used records (``None``: known to have none), least recently used
+    dropped first."""
+
+    __slots__ = ("_size", "_texts")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._texts: dict[str, str | None] = {}
+
+    def get(self, instance_id: str) -> Any:
+        """The cached text (``None`` for no record), or ``_MISSING``."""
+        text = self._texts.pop(instance_id, _MISSING)
+        if text is not _MISSING:
+            self._texts[instance_id] = text  # most recently used last
+        return text
+
+    def put(self, instance_id: str, text: str | None) -> None:
+        if not self._size:
+            return
+        texts = self._texts
+        texts.pop(instance_id, None)
+        texts[instance_id] = text
+        if len(texts) > self._size:
+            del texts[next(iter(texts))]
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+
 async def _committed(pending: Pending[Any], on_commit: Callable[[Any], object] | None = None) -> Any:
     """Wait for a queued write, then call ``on_commit`` with its result once it has committed. Cancelled
     meanwhile, still wait for it (shielded) before letting the cancellation through: the write will happen,
@@ -483,9 +537,17 @@ async def _committed(pending: Pending[Any], on_commit: Callable[[Any], object] |
     return result
 
 
+# json.loads without its whitespace skipping (we wrote the text): the decoder's scanner, called directly.
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
 def _decode(text: str) -> Record:
     try:
-        record: Record = json.loads(text)
+        record, end = _scan(text, 0)
+    except StopIteration as stop:  # how the scanner says no value starts at that position
+        raise StorageError(operation="get", cause=f"stored record is not JSON (at character {stop.value})") from None
     except ValueError as exc:
-        raise StorageError(operation="get", cause=f"stored record is not JSON: {exc}") from exc
+        raise StorageError(operation="get", cause=f"stored record is not JSON: {exc}") from None
+    if end != len(text) or not isinstance(record, dict):
+        raise StorageError(operation="get", cause="stored record is not a JSON object")
     return record

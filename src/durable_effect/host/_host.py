@@ -63,6 +63,8 @@ class Host:
     - ``on_events``: called on the event loop with each call's telemetry events, after the call.
     - ``telemetry_interval``: how often (real seconds) queued telemetry is retried when delivery failed;
       events are otherwise sent right after each call, by a background task, never on the call's path.
+    - ``cache_size``: how many recently used records are kept in memory (as JSON text) so that calls on them
+      skip the read; ``0`` turns the cache off. Memory is bounded by it, not by the number of instances.
 
     Only one host may serve a file at a time (a lock file ``path + ".lock"`` is held while running).
     """
@@ -79,11 +81,12 @@ class Host:
         on_events: Callable[[list[Event]], None] | None = None,
         telemetry_interval: float = 1.0,
         readers: int = 2,
+        cache_size: int = 10_000,
     ) -> None:
         self.jobs = jobs
         self.path = os.fspath(path)
         self.clock: ClockService = clock if clock is not None else Clock.default()
-        self.store = SqliteStore(self.path, synchronous=synchronous, readers=readers)
+        self.store = SqliteStore(self.path, synchronous=synchronous, readers=readers, cache_size=cache_size)
         self.tracker = make_tracker(jobs.tracker)
         self._on_events = on_events
         self._telemetry_interval = telemetry_interval
