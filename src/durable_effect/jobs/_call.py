@@ -22,7 +22,7 @@ from ..effect import (
 )
 from ..effect._internal.core import Provide, Suspend
 from ..effect._internal.logger import annotate_at_level
-from ..schema import SchemaIssues
+from ..schema import JSON_SCHEMA, SchemaIssues
 from ._definitions import JobDefinition
 from ._errors import (
     DuplicateEventError,
@@ -236,7 +236,8 @@ class Call:
             data = schema.encode(value)
         except SchemaIssues as exc:
             raise ValidationError(schema=f"{what} ({schema.name})", issues=exc.issues) from None
-        if not _finite(data):  # what is stored must be JSON, which has no NaN or infinity
+        # What is stored must be JSON, which has no NaN or infinity (JSON_SCHEMA refuses them itself).
+        if schema is not JSON_SCHEMA and not _finite(data):
             raise ValidationError(schema=f"{what} ({schema.name})", issues=["a number is NaN or infinite"])
         return data
 

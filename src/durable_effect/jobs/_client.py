@@ -144,7 +144,10 @@ class _Accessor:
             ) from None
 
     def _known_definition(self) -> JobDefinition | None:
-        return self._definition or self._client._lookup(self._job_type, self._name)
+        definition = self._definition
+        if definition is None:  # looked up once: a registry's definitions never change
+            definition = self._definition = self._client._lookup(self._job_type, self._name)
+        return definition
 
     def _state_schema(self) -> Schema[Any] | None:
         definition = self._known_definition()

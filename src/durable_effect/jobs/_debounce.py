@@ -23,10 +23,10 @@ def _debounce_add(call: Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
     first = not record["event_count"]
     created = first  # a new batch, whether or not a record was kept to remember event ids
     count = record["event_count"] + 1
-    state = None if first else call.decode(d.state_schema, record["state"], "stored state")
-    if d.on_event is None:
+    if d.on_event is None:  # the batch's state is its latest event
         new_state = event
     else:
+        state = None if first else call.decode(d.state_schema, record["state"], "stored state")
         ctx = DebounceEventContext(event=event, state=state, event_count=count, instance_id=call.instance_id)
         try:
             new_state = yield from call.run_user(d, lambda: d.on_event(ctx))  # type: ignore[misc]

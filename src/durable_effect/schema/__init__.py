@@ -71,15 +71,19 @@ class _NotPlain(Exception):
     pass
 
 
-_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})  # floats are checked apart: NaN and infinities are not JSON
 
 
 def _plain_json(data: Any) -> Any:
-    """The common case of :func:`_json_value`: only exact JSON types (no subclasses), copied as that does;
-    anything else raises :class:`_NotPlain`, and the value is then checked again the thorough way."""
+    """The common case of :func:`_json_value`: only exact JSON types (no subclasses) and finite floats, copied
+    as that does; anything else raises :class:`_NotPlain`, and the value is then checked the thorough way."""
     cls = type(data)
     if cls in _PLAIN_SCALARS:
         return data
+    if cls is float:
+        if data - data == 0.0:  # NaN and infinities give NaN
+            return data
+        raise _NotPlain
     if cls is dict:
         out = {}
         for key, value in data.items():
@@ -100,6 +104,8 @@ def _json_value(data: object) -> JSON:
 
 
 def _checked_json(data: object) -> JSON:
+    if isinstance(data, float) and data - data != 0.0:
+        raise SchemaIssues(["a number is NaN or infinite (JSON has neither)"])
     if data is None or isinstance(data, bool | int | float | str):
         return data
     if isinstance(data, list | tuple):
@@ -109,8 +115,15 @@ def _checked_json(data: object) -> JSON:
     raise SchemaIssues([f"not JSON data: {data!r} ({type(data).__name__})"])
 
 
-JSON_SCHEMA: Schema[JSON] = FunctionSchema("JSON", _json_value, _json_value)
-"""Accepts any JSON value as is (no further validation)."""
+class _JsonSchema:
+    """Any JSON value, copied; NaN and infinities are refused (JSON cannot hold them)."""
+
+    name = "JSON"
+    decode = encode = staticmethod(_json_value)
+
+
+JSON_SCHEMA: Schema[JSON] = _JsonSchema()
+"""Accepts any JSON value as is (no further validation); NaN and infinities are refused."""
 
 SchemaLike: TypeAlias = "Schema[T] | type[T]"
 """What a definition accepts as a schema: a :class:`Schema` or a type pydantic can validate."""

@@ -30,7 +30,10 @@ class LogLevel(enum.Enum):
     NONE = math.inf
 
     def __ge__(self, other: LogLevel) -> bool:
-        return float(self.value) >= float(other.value)
+        return _RANK[self] >= _RANK[other]
+
+
+_RANK = {level: float(level.value) for level in LogLevel}  # ``.value`` is a slow property on every comparison
 
 
 class LoggerService(Protocol):

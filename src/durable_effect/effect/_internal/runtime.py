@@ -106,7 +106,8 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
     ok = True
     shield = 0  # > 0 while running finalizers or uninterruptible regions
     cancelled: BaseException | None = None
-    cancel_exc: type[BaseException] | None = None
+    cancel_exc: type[BaseException] | None = None  # looked up when first needed: costly on every await
+    suspended = False  # whether an async step ran (only then can a cancellation be pending)
     gen_type = GeneratorType
     while True:
         # ---- evaluate ``cur`` until it produces an exit (ok, value) ----
@@ -176,8 +177,7 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                         )
                     ), None
                     continue
-                if cancel_exc is None:
-                    cancel_exc = anyio.get_cancelled_exc_class()
+                suspended = True
                 run = cur._run
                 cur = None
                 if shield:
@@ -186,7 +186,11 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                 else:
                     try:
                         exit_ = await run(ctx)
-                    except cancel_exc as exc:
+                    except BaseException as exc:
+                        if cancel_exc is None:
+                            cancel_exc = anyio.get_cancelled_exc_class()
+                        if not isinstance(exc, cancel_exc):
+                            raise
                         # Interrupted: unwind with Interrupt, run finalizers shielded, re-raise at the end.
                         cancelled = exc
                         shield += 1
@@ -246,6 +250,13 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                             try:
                                 result = cur._thunk()
                             except Exception as exc:
+                                ok, value, cur = False, Die(exc), None
+                                break
+                            cur = frame.send(result)
+                        elif op == OP_SERVICE:
+                            try:
+                                result = lookup_service(ctx, cur._tag)
+                            except MissingServiceError as exc:
                                 ok, value, cur = False, Die(exc), None
                                 break
                             cur = frame.send(result)
@@ -323,9 +334,11 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                     ok, value = frame.ok, frame.value
                 elif not frame.ok:
                     value = Sequential(frame.value, value)
-            if not shield and cancel_exc is not None and cancelled is None:
+            if not shield and suspended and cancelled is None:
                 # Leaving a shielded region: a cancellation that arrived meanwhile was held back; deliver it now
                 # rather than letting the rest of the effect run on as if nothing happened.
+                if cancel_exc is None:
+                    cancel_exc = anyio.get_cancelled_exc_class()
                 try:
                     await anyio.lowlevel.checkpoint_if_cancelled()
                 except cancel_exc as exc:
