@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Coroutine
 from contextvars import ContextVar
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
@@ -51,16 +53,22 @@ class AlarmGuardedStore:
         self._store = store
         self._clock = clock
 
-    async def load(self, instance_id: str) -> Record | None:
+    # Plain functions handing back the store's coroutines: one coroutine less on every call's path.
+    def load(self, instance_id: str) -> Coroutine[Any, Any, Record | None]:
         if _ALARM_RUN.get() != instance_id:
-            return await self._store.load(instance_id)
+            return self._store.load(instance_id)
+        return self._load_if_due(instance_id)
+
+    async def _load_if_due(self, instance_id: str) -> Record | None:
         record, due = await self._store.load_with_alarm(instance_id)
         if due is None or due > self._clock.current_time_millis():
             raise AlarmNotDue(instance_id=instance_id)
         return record
 
-    async def save(self, instance_id: str, record: Record | None, alarm: int | None, alarm_changed: bool) -> None:
-        await self._store.save(instance_id, record, alarm, alarm_changed)
+    def save(
+        self, instance_id: str, record: Record | None, alarm: int | None, alarm_changed: bool
+    ) -> Coroutine[Any, Any, None]:
+        return self._store.save(instance_id, record, alarm, alarm_changed)
 
 
 class AlarmScheduler:

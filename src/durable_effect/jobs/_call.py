@@ -21,7 +21,7 @@ from ..effect import (
     TaggedError,
 )
 from ..effect._internal.core import Provide, Suspend
-from ..effect._internal.logger import annotate_at_level
+from ..effect._internal.logger import annotate_at_level, level_rank
 from ..schema import JSON_SCHEMA, SchemaIssues
 from ._definitions import JobDefinition
 from ._errors import (
@@ -280,8 +280,8 @@ class Call:
         return annotate_at_level(effect, annotations, definition.logging)
 
     def log(self, definition: JobDefinition, level: LogLevel, *message: object) -> Effect[None, Never, Never]:
-        if definition.logging is LogLevel.NONE or not level >= definition.logging:
-            return Effect.void  # below the job's level: not even built
+        if level_rank(level) < level_rank(definition.logging):
+            return Effect.void  # below the job's level (NONE is above every level): not even built
         log = {
             LogLevel.DEBUG: Effect.log_debug,
             LogLevel.INFO: Effect.log_info,

@@ -34,6 +34,8 @@ class LogLevel(enum.Enum):
 
 
 _RANK = {level: float(level.value) for level in LogLevel}  # ``.value`` is a slow property on every comparison
+level_rank = _RANK.__getitem__
+"""A level's rank: ``LogLevel.NONE`` ranks above every other."""
 
 
 class LoggerService(Protocol):
