@@ -30,6 +30,10 @@ from ._protocol import Request
 from ._telemetry import EventFactory
 
 
+_CLOCK = Effect.service(Clock)  # built once: effects are immutable descriptions
+_RANDOM = Effect.service(Random)
+
+
 class Engine:
     """Runs requests against job definitions; one engine serves every instance of a registry."""
 
@@ -46,8 +50,8 @@ class Engine:
         return GenOp(self._handle, (request, record), None)
 
     def _handle(self, request: Request, record: Record | None) -> Body:
-        clock = yield Effect.service(Clock)
-        rnd = yield Effect.service(Random)
+        clock = yield _CLOCK
+        rnd = yield _RANDOM
         call = Call(self, request, record, clock, rnd)
         definition = self.definition(request.job_type, request.job_name)
         if definition is None:

@@ -6,7 +6,7 @@ travel as data and are rebuilt as the same classes on the client side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..effect import TaggedError
@@ -37,10 +37,11 @@ class Request:
     event_id: str | None = None
     reason: str | None = None
     is_retry: bool = False
+    instance_id: str = field(init=False, repr=False, compare=False)
+    """``{job_type}:{job_name}:{id}``, made once (every layer of a call uses it)."""
 
-    @property
-    def instance_id(self) -> str:
-        return instance_name(self.job_type, self.job_name, self.id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "instance_id", instance_name(self.job_type, self.job_name, self.id))
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {"op": self.op, "job_type": self.job_type, "job_name": self.job_name, "id": self.id}
