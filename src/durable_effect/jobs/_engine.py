@@ -29,7 +29,6 @@ from ._errors import (
 from ._protocol import Request
 from ._telemetry import EventFactory
 
-
 _CLOCK = Effect.service(Clock)  # built once: effects are immutable descriptions
 _RANDOM = Effect.service(Random)
 
