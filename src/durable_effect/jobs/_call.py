@@ -22,7 +22,7 @@ from ..effect import (
 )
 from ..effect._internal.core import Provide, Suspend
 from ..effect._internal.logger import annotate_at_level, level_rank
-from ..schema import JSON_SCHEMA, SchemaIssues
+from ..schema import SchemaIssues
 from ._definitions import JobDefinition
 from ._errors import (
     DuplicateEventError,
@@ -236,8 +236,7 @@ class Call:
             data = schema.encode(value)
         except SchemaIssues as exc:
             raise ValidationError(schema=f"{what} ({schema.name})", issues=exc.issues) from None
-        # What is stored must be JSON, which has no NaN or infinity (JSON_SCHEMA refuses them itself).
-        if schema is not JSON_SCHEMA and not _finite(data):
+        if not _finite(data):  # what is stored must be JSON, which has no NaN or infinity
             raise ValidationError(schema=f"{what} ({schema.name})", issues=["a number is NaN or infinite"])
         return data
 
