@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -23,6 +24,19 @@ def raw_rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         return connection.execute(sql).fetchall()
     finally:
         connection.close()
+
+
+async def hold_the_writer(store: SqliteStore) -> threading.Event:
+    """Keep the store's writer thread busy until the returned gate is set."""
+    entered, gate = threading.Event(), threading.Event()
+
+    def busy(connection: sqlite3.Connection) -> None:
+        entered.set()
+        gate.wait(10)
+
+    store._write().submit(busy)
+    await anyio.to_thread.run_sync(entered.wait, 10)
+    return gate
 
 
 @pytest.mark.anyio
@@ -177,14 +191,7 @@ async def test_an_alarm_armed_by_a_cancelled_save_is_announced_once_committed(db
     async with SqliteStore(db) as store:
         armed: list[int] = []
         store.on_alarm_armed = armed.append
-        entered, gate = threading.Event(), threading.Event()
-
-        def busy(connection: sqlite3.Connection) -> None:
-            entered.set()
-            gate.wait(10)
-
-        store._write().submit(busy)  # the writer is busy until the gate opens
-        await anyio.to_thread.run_sync(entered.wait, 10)
+        gate = await hold_the_writer(store)
         saved = anyio.Event()
 
         async def save(scope: anyio.CancelScope) -> None:
@@ -275,3 +282,34 @@ async def test_a_stored_record_that_is_not_a_json_object_is_a_storage_error(
     async with SqliteStore(db) as store:
         with pytest.raises(StorageError, match=message):
             await store.load("task:pinger:a")
+
+
+@pytest.mark.anyio
+async def test_a_save_cancelled_twice_still_waits_for_its_commit(db: Path) -> None:
+    # On asyncio a second Task.cancel() gets through anyio's shield; the wait must hold all the same.
+    async with SqliteStore(db) as store:
+        armed: list[int] = []
+        store.on_alarm_armed = armed.append
+        gate = await hold_the_writer(store)
+        saving = asyncio.ensure_future(store.save("task:pinger:a", RECORD, 7, True))
+        for _ in range(2):
+            await anyio.wait_all_tasks_blocked()
+            saving.cancel()
+        await anyio.wait_all_tasks_blocked()
+        assert not saving.done() and armed == []  # still waiting for the queued write
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await saving
+        assert armed == [7]  # the scheduler hears of the alarm it armed
+        assert await store.load("task:pinger:a") == RECORD  # and the cache holds what the file does
+
+
+@pytest.mark.anyio
+async def test_a_reopened_store_reads_what_the_file_holds_now(db: Path) -> None:
+    store = SqliteStore(db)
+    async with store:
+        await store.save("task:pinger:a", {**RECORD, "n": 1}, None, False)  # cached
+    async with SqliteStore(db) as other:  # while the first is closed, another writes the file
+        await other.save("task:pinger:a", {**RECORD, "n": 2}, None, False)
+    async with store:
+        assert await store.load("task:pinger:a") == {**RECORD, "n": 2}

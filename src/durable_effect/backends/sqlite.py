@@ -22,7 +22,6 @@ last commits may be lost if the machine loses power.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import json.scanner
 import os
@@ -274,6 +273,8 @@ class SqliteStore:
     async def open(self) -> None:
         if self._writer is not None:
             raise RuntimeError("this store is already open")
+        # While closed, the file was not this store's alone: what it cached before may no longer be on disk.
+        self._cache.clear()
         loop = current_loop()
         connections: list[sqlite3.Connection] = []
 
@@ -506,6 +507,9 @@ class _RecordCache:
             self._texts[instance_id] = text  # most recently used last
         return text
 
+    def clear(self) -> None:
+        self._texts.clear()
+
     def put(self, instance_id: str, text: str | None) -> None:
         if not self._size:
             return
@@ -524,13 +528,21 @@ async def _committed(pending: Pending[Any], on_commit: Callable[[Any], object] |
     meanwhile, still wait for it (shielded) before letting the cancellation through: the write will happen,
     the caller holds the instance's lock until it has, and ``on_commit`` (telling the scheduler of an alarm
     the write armed) must run all the same."""
+    cancelled = anyio.get_cancelled_exc_class()
     try:
         result = await pending.wait()
-    except anyio.get_cancelled_exc_class():
-        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):  # a failed write: nothing to tell
-            result = await pending.wait()
-            if on_commit is not None:
-                on_commit(result)
+    except cancelled:
+        with anyio.CancelScope(shield=True):
+            while True:
+                try:
+                    result = await pending.wait()
+                except cancelled:  # on asyncio a shield does not hold off another Task.cancel(): wait on
+                    continue
+                except Exception:  # a failed write: nothing to tell
+                    break
+                if on_commit is not None:
+                    on_commit(result)
+                break
         raise
     if on_commit is not None:
         on_commit(result)
