@@ -62,7 +62,7 @@ def test_errors_have_exit_codes_and_messages(server: ServerProcess, tmp_path: Pa
     code, _, err = cli(server, "state", "task:pinger:nobody")
     assert code == 1 and "InstanceNotFoundError" in err
     code, out, _ = cli(server, "state", "task:pinger:nobody", "--json")
-    assert code == 1 and json.loads(out)["error"]["_tag"] == "InstanceNotFoundError"
+    assert code == 1 and json.loads(out)["_tag"] == "InstanceNotFoundError"  # the error object, like a value
     code, _, err = cli(server, "add", "nope", "x", '{"text": "x"}')
     assert code == 1 and "JobNotFoundError" in err
     code, _, err = cli(server, "add", "notes", "x", '{"wrong": 1}')
@@ -78,7 +78,7 @@ def test_errors_have_exit_codes_and_messages(server: ServerProcess, tmp_path: Pa
     for command in (["status", "debounce:notes:x"], ["list"]):  # a URL that is not the API's: exit 3, not 1
         wrong_path = run_cli(*command, "--url", f"{server.url}/wrong", "--token", server.token or "")
         assert wrong_path.returncode == 3 and "HTTP 404" in wrong_path.stderr, wrong_path.stderr
-    for text in ('{"text": NaN}', '{"text": 1e999}', "[" * 100_000):  # not JSON a store can keep
+    for text in ('{"text": NaN}', '{"text": 1e999}', "[" * 100_000, '{"text": "\\ud800"}'):  # not storable JSON
         code, _, err = cli(server, "add", "notes", "x", text)
         assert code == 2 and "not valid JSON" in err, err
 
@@ -99,3 +99,29 @@ def test_serve_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path)
     assert result.returncode == 2 and "no attribute" in result.stderr
     result = run_cli("serve", "tests.host.app:Ping", "--db", str(tmp_path / "x.sqlite"))
     assert result.returncode == 2 and "not the result of create_durable_jobs" in result.stderr
+
+
+def test_serve_rejects_out_of_range_options_as_usage_errors(tmp_path: Path) -> None:
+    db = str(tmp_path / "x.sqlite")
+    for option, value, message in (
+        ("--accelerate", "0", "positive number"),
+        ("--accelerate", "-5", "positive number"),
+        ("--concurrency", "0", "at least 1"),
+        ("--port", "70000", "from 1 to 65535"),
+        ("--max-body", "-1", "at least 1"),
+    ):
+        result = run_cli("serve", "tests.host.app:jobs", "--db", db, option, value)
+        assert result.returncode == 2 and message in result.stderr, (option, value, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_serve_that_cannot_start_says_why_in_one_line(server: ServerProcess, tmp_path: Path) -> None:
+    for db, reason in (
+        (str(server.db), "already served by another host"),  # the running server holds its lock
+        (str(tmp_path), "cannot open the database"),  # a directory
+        (str(tmp_path / "missing" / "x.sqlite"), "cannot open the database"),
+    ):
+        result = run_cli("serve", "tests.host.app:jobs", "--db", db, "--port", "1")
+        assert result.returncode == 3, result.stderr
+        assert reason in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -92,10 +92,40 @@ def test_instances_are_listed_by_job_with_status_and_next_alarm(server: ServerPr
     item = page["instances"][0]
     assert item["status"] == "debouncing" and item["job_type"] == "debounce" and item["counts"] == {"event_count": 1}
     assert item["next_alarm"] == item["created_at"] + 3_600_000
-    assert page["next_after"] == f"debounce:notes:{ids[2]}"
     assert isinstance(page["now"], int)
+    first = listing(server, job="notes", limit=1, after=f"debounce:notes:{ids[0]}")
+    assert [item["id"] for item in first["instances"]] == ids[1:2]
+    assert first["next_after"] == f"debounce:notes:{ids[1]}"  # more follow
+
+    last = f"~last-{uuid.uuid4().hex[:8]}"  # "~" sorts after every other id of these tests
+    assert (
+        post(
+            server, {"op": "add", "job_type": "debounce", "job_name": "notes", "id": last, "payload": {"text": "x"}}
+        ).status_code
+        == 200
+    )
+    final = listing(server, job="notes", limit=1, after="debounce:notes:~last-")
+    assert [item["id"] for item in final["instances"]] == [last]
+    assert final["next_after"] is None  # a full page, but the last one: no empty page to fetch
+
     unknown = httpx.get(f"{server.url}/v1/instances", params={"job": "nope"}, headers=server.headers(), timeout=10)
     assert unknown.status_code == 404 and unknown.json()["error"]["_tag"] == "JobNotFoundError"
+    assert unknown.json()["error"]["message"] == "no job named 'nope' is registered"
+    removed = listing(server, job="nope", job_type="task")  # a removed job's instances can still be listed
+    assert removed["instances"] == [] and removed["next_after"] is None
+
+
+def listing(server: ServerProcess, **params: Any) -> Any:
+    response = httpx.get(f"{server.url}/v1/instances", params=params, headers=server.headers(), timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 _ADD = b'{"op": "add", "job_type": "debounce", "job_name": "notes", "id": "n", "payload": {"text": "x", "n": %s}}'
@@ -105,6 +135,43 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], int, str]] = [
     *(
         (f"{number.decode()} in the body", {"content": _ADD % number}, 400, "ValidationError")
         for number in (b"NaN", b"-Infinity", b"1e999")
+    ),
+    (
+        "lone surrogate in a string",
+        {
+            "content": b'{"op": "add", "job_type": "debounce", "job_name": "notes", "id": "{id}", '
+            b'"payload": {"text": "\\ud800"}}'
+        },
+        400,
+        "ValidationError",
+    ),
+    (
+        "lone surrogate in an id",
+        {
+            "content": b'{"op": "add", "job_type": "debounce", "job_name": "notes", "id": "{id}\\udc00", '
+            b'"payload": {"text": "x"}}'
+        },
+        400,
+        "ValidationError",
+    ),
+    (
+        "nested past the limit",
+        {
+            "body": {
+                "op": "add",
+                "job_type": "debounce",
+                "job_name": "notes",
+                "payload": {"text": "x", "deep": _nested(70)},
+            }
+        },
+        400,
+        "ValidationError",
+    ),
+    (
+        "empty event_id",
+        {"body": {"op": "add", "job_type": "debounce", "job_name": "notes", "payload": {"text": "x"}, "event_id": ""}},
+        400,
+        "ValidationError",
     ),
     ("not an object", {"body": ["add"]}, 400, "ValidationError"),
     ("missing field", {"body": {"op": "add", "job_type": "debounce", "id": "no-job-name"}}, 400, "ValidationError"),
@@ -140,7 +207,15 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], int, str]] = [
     ),
     ("missing token", {"headers": {"authorization": ""}}, 401, "Unauthorized"),
     ("wrong token", {"headers": {"authorization": "Bearer guess"}}, 401, "Unauthorized"),
+    ("another scheme", {"headers": {"authorization": "Basic c2VjcmV0"}}, 401, "Unauthorized"),
 ]
+
+
+def test_the_bearer_scheme_is_case_insensitive(server: ServerProcess) -> None:
+    assert server.token
+    body = {"op": "status", "job_type": "debounce", "job_name": "notes", "id": fresh("scheme")}
+    for scheme in ("bearer", "BEARER"):
+        assert post(server, body, authorization=f"{scheme} {server.token}").status_code == 200
 
 
 @pytest.mark.parametrize(("case", "spec", "status", "tag"), BAD_REQUESTS, ids=[case[0] for case in BAD_REQUESTS])
@@ -154,6 +229,8 @@ def test_a_bad_request_gets_a_typed_4xx_and_changes_nothing(
     headers = {"content-type": "application/json", **server.headers(), **spec.get("headers", {})}
     headers = {key: value for key, value in headers.items() if value}
     content = spec.get("content")
+    if content:
+        content = content.replace(b"{id}", id.encode())  # so that the check below covers it
     response = httpx.post(
         f"{server.url}/v1/call", json=None if content else body, content=content, headers=headers, timeout=10
     )

@@ -66,6 +66,8 @@ async def test_arguments(jobs_harness: Callable[..., JobsHarness]) -> None:
         client.start("a", Count(0))  # input is keyword-only
     with pytest.raises(ValueError):
         client.status("")
+    with pytest.raises(ValueError, match="event_id"):
+        client.start(id="a", input=Count(0), event_id="")  # an empty key would dedupe every keyless retry
     result = await run(client.start(id="a", input=Count(0), event_id="e-1"))
     assert result == ContinuousStartResult(created=True, instance_id="continuous:ticker:a", status="running")
 

@@ -11,8 +11,9 @@
 
 Client commands talk to ``--url`` (default ``$DURABLE_EFFECT_URL`` or ``http://127.0.0.1:8000``) with
 ``--token`` (default ``$DURABLE_EFFECT_TOKEN``); ``list --db FILE`` reads a database file directly instead.
-Output is a table, or the JSON response with ``--json``. Exit status: 0 success, 1 the call failed with a job
-error, 2 bad usage, 3 the host could not be reached or refused the request.
+Output is a table, or with ``--json`` the call's value (its typed error object when it failed with a job
+error). Exit status: 0 success, 1 the call failed with a job error, 2 bad usage, 3 the host could not be
+reached or refused the request (``serve``: could not start).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -60,6 +62,32 @@ class _Failure(Exception):
 # ==================================================================== arguments
 
 
+def _int_from(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in ``low..high`` (a bad value is a usage error, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="durable-effect",
@@ -71,13 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("app", metavar="MODULE:ATTR", help="the object returned by create_durable_jobs")
     serve.add_argument("--db", default="jobs.sqlite", help="the SQLite file (default: jobs.sqlite)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--port", type=_int_from(1, 65535), default=8000, help="port (default: 8000)")
     serve.add_argument(
         "--token",
         default=os.environ.get("DURABLE_EFFECT_TOKEN"),
         help="bearer token clients must send (required unless bound to loopback)",
     )
-    serve.add_argument("--concurrency", type=int, default=32, help="alarms run at once (default: 32)")
+    serve.add_argument("--concurrency", type=_int_from(1), default=32, help="alarms run at once (default: 32)")
     serve.add_argument(
         "--synchronous",
         choices=["FULL", "NORMAL"],
@@ -86,12 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--accelerate",
-        type=float,
+        type=_positive_number,
         default=None,
         metavar="FACTOR",
         help="run the host clock FACTOR times faster than real time (demos, tests)",
     )
-    serve.add_argument("--max-body", type=int, default=1 << 20, help="request size limit in bytes (default: 1 MiB)")
+    serve.add_argument(
+        "--max-body", type=_int_from(1), default=1 << 20, help="request size limit in bytes (default: 1 MiB)"
+    )
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
     def client_options(command: argparse.ArgumentParser) -> None:
@@ -105,14 +135,16 @@ def _parser() -> argparse.ArgumentParser:
             default=os.environ.get("DURABLE_EFFECT_TOKEN"),
             help="bearer token (default: $DURABLE_EFFECT_TOKEN)",
         )
-        command.add_argument("--json", action="store_true", help="print the JSON response")
+        command.add_argument("--json", action="store_true", help="print the value (or the error) as JSON")
 
     listing = commands.add_parser("list", help="instances by job, with status and next alarm")
     client_options(listing)
     listing.add_argument("--db", default=None, help="read this database file directly instead of a host")
     listing.add_argument("--job", default=None, help="only this job")
     listing.add_argument("--type", dest="job_type", choices=["continuous", "debounce", "task"], default=None)
-    listing.add_argument("--limit", type=int, default=100, help="at most this many (default: 100, max 1000)")
+    listing.add_argument(
+        "--limit", type=_int_from(1, 1000), default=100, help="at most this many (default: 100, max 1000)"
+    )
     listing.add_argument("--after", default=None, help="continue after this instance name")
 
     for name, what in _EVENT_COMMANDS.items():
@@ -154,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _call_command(args)
     except _Failure as failure:
         if getattr(args, "json", False) and failure.body is not None:
-            print(json.dumps(failure.body, indent=2))
+            print(json.dumps(failure.body.get("error"), indent=2))  # as on success: the answer, not the envelope
         else:
             print(f"durable-effect: {failure}", file=sys.stderr)
         return failure.code
@@ -162,7 +194,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _require_host_extra(*modules: str) -> None:
+    """The HTTP parts need the ``host`` extra; say so instead of failing on an import."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise _Failure(_EXIT_USAGE, f"{' and '.join(missing)} not installed: pip install 'durable-effect[host]'")
+
+
 def _serve(args: argparse.Namespace) -> int:
+    _require_host_extra("starlette", "uvicorn")
     from ..jobs._registry import DurableJobs
     from ._clock import AcceleratedClock
     from ._server import check_bind, serve
@@ -174,7 +214,7 @@ def _serve(args: argparse.Namespace) -> int:
     jobs = _load_app(args.app)
     if not isinstance(jobs, DurableJobs):
         raise _Failure(_EXIT_USAGE, f"{args.app} is a {type(jobs).__name__}, not the result of create_durable_jobs")
-    clock = AcceleratedClock(args.accelerate) if args.accelerate else None
+    clock = AcceleratedClock(args.accelerate) if args.accelerate is not None else None
     scheme_host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"durable-effect: serving {len(jobs.definitions)} jobs ({', '.join(sorted(jobs.definitions))}) "
@@ -218,8 +258,6 @@ def _load_app(spec: str) -> Any:
 
 
 def _list(args: argparse.Namespace) -> int:
-    if not 1 <= args.limit <= 1000:
-        raise _Failure(_EXIT_USAGE, "--limit must be from 1 to 1000")
     if args.db is not None:
         from ..backends.sqlite import read_instances
         from ._instances import summarize
@@ -228,13 +266,13 @@ def _list(args: argparse.Namespace) -> int:
         if args.job is not None and job_type is None:
             raise _Failure(_EXIT_USAGE, "with --db, give --type along with --job")
         try:
-            rows = read_instances(args.db, job_type=job_type, job_name=args.job, limit=args.limit, after=args.after)
-        except (OSError, Exception) as exc:
+            rows = read_instances(args.db, job_type=job_type, job_name=args.job, limit=args.limit + 1, after=args.after)
+        except Exception as exc:
             raise _Failure(_EXIT_UNREACHABLE, f"cannot read {args.db}: {exc}") from None
-        instances = [summarize(row).to_wire() for row in rows]
+        instances = [summarize(row).to_wire() for row in rows[: args.limit]]  # one more read: is there a next page
         body = {
             "instances": instances,
-            "next_after": instances[-1]["instance_id"] if len(instances) == args.limit else None,
+            "next_after": instances[-1]["instance_id"] if len(rows) > args.limit else None,
             "now": time.time_ns() // 1_000_000,
         }
     else:
@@ -258,7 +296,7 @@ def _call_command(args: argparse.Namespace) -> int:
         text = getattr(args, field)
         try:
             payload = loads_strict(text)
-        except (ValueError, RecursionError) as exc:
+        except ValueError as exc:
             raise _Failure(_EXIT_USAGE, f"the {field} is not valid JSON: {exc}") from None
         op = {"add": "add", "send": "send", "start": "start"}[args.command]
         request = Request(
@@ -296,6 +334,7 @@ def _http(args: argparse.Namespace, send: Callable[[HttpTransport], Awaitable[di
     is not a job's answer (unreachable, refused, not this API) is exit 3."""
     import anyio
 
+    _require_host_extra("httpx")
     from ..jobs._client import TransportFailure
     from ._http_client import HttpTransport
 

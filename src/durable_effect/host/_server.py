@@ -90,7 +90,7 @@ def create_app(
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    expected = f"Bearer {token}".encode() if token else None
+    expected = token.encode() if token else None  # the scheme's name is compared apart: it is case-insensitive
 
     def reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
         return JSONResponse(body, status_code=status, headers=headers)
@@ -104,7 +104,8 @@ def create_app(
         given = request.headers.get("authorization")
         if given is None:
             raise _Reject(401, _tag("Unauthorized", "missing bearer token"), {"www-authenticate": "Bearer"})
-        if not hmac.compare_digest(given.encode(), expected):
+        scheme, _, credentials = given.strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(), expected):
             raise _Reject(401, _tag("Unauthorized", "wrong bearer token"), {"www-authenticate": "Bearer"})
 
     async def read_json(request: HttpRequest) -> Any:
@@ -125,8 +126,6 @@ def create_app(
             return loads_strict(b"".join(chunks))
         except ValueError as exc:
             raise _Reject(400, _invalid_request(f"the body is not valid JSON: {exc}")) from None
-        except RecursionError:
-            raise _Reject(400, _invalid_request("the body is not valid JSON: nested too deeply")) from None
 
     def guarded(handler: Callable[[HttpRequest], Awaitable[Response]]) -> Callable[[HttpRequest], Awaitable[Response]]:
         async def endpoint(request: HttpRequest) -> Response:
@@ -165,7 +164,7 @@ def create_app(
         if job is not None:
             definition = host.jobs.definitions.get(job)
             if definition is None and job_type is None:
-                raise _Reject(404, error_to_wire(JobNotFoundError(job_type="any", name=job)))
+                raise _Reject(404, error_to_wire(JobNotFoundError(job_type="", name=job)))
             if definition is not None:
                 if job_type is not None and job_type != definition.job_type:
                     raise _Reject(404, error_to_wire(JobNotFoundError(job_type=job_type, name=job)))
@@ -177,12 +176,13 @@ def create_app(
         if not 1 <= limit <= 1000:
             raise _Reject(400, _invalid_request("limit must be an integer from 1 to 1000"))
         after = params.get("after") or None
-        rows = await host.list_instances(job_type=job_type, job_name=job, limit=limit, after=after)
+        rows = await host.list_instances(job_type=job_type, job_name=job, limit=limit + 1, after=after)
+        page = rows[:limit]  # one more was read to tell whether there is a next page
         return reply(
             200,
             {
-                "instances": [row.to_wire() for row in rows],
-                "next_after": rows[-1].instance_id if len(rows) == limit else None,
+                "instances": [row.to_wire() for row in page],
+                "next_after": page[-1].instance_id if len(rows) > limit else None,
                 "now": host.clock.current_time_millis(),
             },
         )
@@ -262,6 +262,31 @@ def serve(
     import uvicorn
 
     check_bind(host, token)
-    app = create_app(Host(jobs, db, **host_options), token=token, max_body_bytes=max_body_bytes)
+    served = Host(jobs, db, **host_options)
+    app = _hosting(served, create_app(served, token=token, max_body_bytes=max_body_bytes, manage_host=False))
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False)
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run()  # a host that cannot start ends it with uvicorn's startup-failure exit (3)
+
+
+def _hosting(host: Host, app: Any) -> Any:
+    """``app`` (ASGI) with ``host`` running for the server's lifespan. A host that cannot start (the file is
+    taken by another host, not a database, in a missing directory) is reported in one line, not a traceback."""
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+        await receive()  # lifespan.startup
+        try:
+            await host.start()
+        except (HostError, StorageError) as exc:
+            await send(
+                {"type": "lifespan.startup.failed", "message": f"durable-effect: {exc}"}
+            )
+            return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        await host.aclose()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    return asgi

@@ -94,6 +94,8 @@ class _Accessor:
     ) -> Effect[T, Any, Never]:
         if not isinstance(id, str) or not id:
             raise ValueError(f"instance id must be a non-empty string, got {id!r}")
+        if event_id is not None and (not isinstance(event_id, str) or not event_id):
+            raise ValueError(f"event_id must be a non-empty string or None, got {event_id!r}")
         request = Request(
             op=op,
             job_type=self._job_type,

@@ -15,7 +15,8 @@ class JobNotFoundError(TaggedError):
 
     @property
     def message(self) -> str:
-        return f"no {self.job_type} job named {self.name!r} is registered"
+        kind = f"{self.job_type} job" if self.job_type else "job"  # no type: a name looked up across types
+        return f"no {kind} named {self.name!r} is registered"
 
 
 class InstanceNotFoundError(TaggedError):

@@ -73,6 +73,8 @@ class Request:
         for key in ("event_id", "reason"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise ValueError(f"request field {key!r} must be a string")
+        if data.get("event_id") == "":
+            raise ValueError("request field 'event_id' must be a non-empty string (or left out)")
         return Request(
             op=data["op"],
             job_type=data["job_type"],
