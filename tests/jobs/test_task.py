@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from durable_effect import Clock, Effect, Gen, TaggedError
 from durable_effect.jobs import (
+    MAX_ALARM_MS,
     DurableJobs,
     ExecutionError,
     InstanceNotFoundError,
@@ -164,6 +165,21 @@ async def test_schedule_forms(jobs_harness: Callable[..., JobsHarness], kind: st
     result = await run(client_of(h).send("o1", event={"kind": kind, "delay_ms": 90_000}))
     assert result.scheduled_at == START + 90_000
     assert h.alarm_of("task:orders:o1") == START + 90_000
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["schedule", "schedule_at"])
+async def test_a_schedule_beyond_the_alarm_range_fails_the_handler(
+    jobs_harness: Callable[..., JobsHarness], kind: str
+) -> None:
+    h = jobs_harness(task_jobs([]), start_time=START)
+    orders = client_of(h)
+    with pytest.raises(ExecutionError) as info:  # the job's own code asked for it: not a storage failure
+        await run(orders.send("o1", event={"kind": kind, "delay_ms": 10**19}))
+    assert "beyond the alarm range" in info.value.cause
+    assert (await run(orders.status("o1"))).status == "not_found" and h.alarm_of("task:orders:o1") is None
+    fine = await run(orders.send("o1", event={"kind": kind, "delay_ms": MAX_ALARM_MS - START}))
+    assert fine.scheduled_at == MAX_ALARM_MS
 
 
 @pytest.mark.anyio

@@ -18,6 +18,7 @@ from ._client import (
     TransportFailure,
 )
 from ._contexts import (
+    MAX_ALARM_MS,
     ContinuousContext,
     DebounceEventContext,
     DebounceExecuteContext,
@@ -68,6 +69,7 @@ from ._runtime import InstanceStore, JobsRuntime
 from ._telemetry import EVENT_TYPES, Event, HttpBatchTracker, InMemoryTracker, NoopTracker, Tracker, TrackerConfig
 
 __all__ = [
+    "MAX_ALARM_MS",
     "EVENT_TYPES",
     "Backoff",
     "ChangeErrors",

@@ -161,15 +161,16 @@ class _TaskContext(_StateAccess[S]):
         delay = Duration.decode(when).to_millis()
 
         def write(now: int) -> None:
-            self._draft.schedule = int(now + delay)
+            self._draft.schedule = _alarm_time(int(now + delay), f"schedule({when!r})")
 
         return Clock.current_time_millis().map(write)  # from the time of the call (a run may have slept)
 
     def schedule_at(self, epoch_ms: int) -> Effect[None, Never, Never]:
         """Schedule ``execute`` at an absolute epoch time in milliseconds."""
+        at = _alarm_time(int(epoch_ms), f"schedule_at({epoch_ms!r})")
 
         def write() -> None:
-            self._draft.schedule = int(epoch_ms)
+            self._draft.schedule = at
 
         return Effect.sync(write)
 
@@ -180,6 +181,16 @@ class _TaskContext(_StateAccess[S]):
             self._draft.schedule = None
 
         return Effect.sync(write)
+
+
+MAX_ALARM_MS = 8_640_000_000_000_000
+"""The latest alarm time (epoch ms): the range of a JavaScript ``Date``, which every backend can store."""
+
+
+def _alarm_time(epoch_ms: int, what: str) -> int:
+    if not -MAX_ALARM_MS <= epoch_ms <= MAX_ALARM_MS:
+        raise ValueError(f"{what}: {epoch_ms} ms is beyond the alarm range (±{MAX_ALARM_MS} ms from the epoch)")
+    return epoch_ms
 
 
 class TaskEventContext(_TaskContext[S]):
