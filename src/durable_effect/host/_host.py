@@ -163,7 +163,11 @@ class Host:
 
     async def aclose(self) -> None:
         """Stop the host. From another task than the one that started it, this cancels the host's block
-        (``async with host:``, or the background task of ``JobsClient.local``) and waits until it is closed."""
+        (``async with host:``, or the background task of ``JobsClient.local``) and waits until it is closed.
+
+        From the task that called :meth:`start`, call it at the same level of cancel scopes as ``start`` (not
+        inside a narrower ``fail_after``): ``start`` opened the host's task group in that task's scope. To
+        bound a shutdown, bound the whole ``async with host:`` block instead."""
         group = self._task_group
         if group is None:
             return
