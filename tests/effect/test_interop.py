@@ -139,3 +139,14 @@ def test_returns_pointfree_helpers_work_on_effects() -> None:
     assert Effect.run_sync(mapped) == 20
     failing: Effect[int, int, Never] = Effect.fail(2)
     assert Effect.run_sync(dekind(lash(recover)(failing))) == 200
+
+
+@pytest.mark.anyio
+async def test_a_future_result_that_raises_is_a_defect_and_finalizers_run() -> None:
+    ran: list[str] = []
+    broken = FutureResult[float, Never].from_value(1).map(lambda x: x / 0)
+    exit_ = await Effect.run_promise_exit(
+        Effect.from_future_result(broken).ensuring(Effect.sync(lambda: ran.append("finalizer")))
+    )
+    assert isinstance(exit_, Failure) and isinstance(exit_.failure().defects()[0], ZeroDivisionError)
+    assert ran == ["finalizer"]

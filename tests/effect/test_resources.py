@@ -8,7 +8,7 @@ import anyio
 import pytest
 from returns.result import Failure, Success
 
-from durable_effect import Cause, Die, Effect, Exit, Fail, Gen, Interrupt, Scope
+from durable_effect import Cause, Die, Effect, Exit, Fail, Gen, Interrupt, Scope, Tag
 
 from ._support import failure_cause, provided
 
@@ -191,3 +191,46 @@ def test_nested_ensuring_runs_inner_first() -> None:
     )
     Effect.run_sync_exit(eff)
     assert order == ["inner", "outer"]
+
+
+@pytest.mark.anyio
+async def test_on_interruption_a_failing_release_does_not_stop_the_others() -> None:
+    events: list[str] = []
+
+    @Effect.fn
+    def body() -> Gen[None, Never, Scope]:
+        yield from Effect.acquire_release(Effect.succeed(1), lambda _r, _e: Effect.sync(lambda: events.append("1")))
+        yield from Effect.acquire_release(Effect.succeed(2), lambda _r, _e: Effect.die(OSError("release 2 broke")))
+        yield from Effect.never
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(Effect.run_promise_exit, provided(Effect.scoped(body())))
+        await anyio.wait_all_tasks_blocked()
+        group.cancel_scope.cancel()
+    assert events == ["1"]  # the scope still collects the broken release and runs the next one
+
+
+@pytest.mark.anyio
+async def test_error_handlers_inside_a_finalizer_work_on_interruption() -> None:
+    handled: list[str] = []
+    finalizer = Effect.fail("oops").catch_all(lambda e: Effect.sync(lambda: handled.append(f"handled {e}")))
+    async with anyio.create_task_group() as group:
+        group.start_soon(Effect.run_promise_exit, Effect.never.ensuring(finalizer))
+        await anyio.wait_all_tasks_blocked()
+        group.cancel_scope.cancel()
+    assert handled == ["handled oops"]
+
+
+class Db(Tag["Db", str]):
+    pass
+
+
+def test_a_release_runs_with_the_services_of_its_acquisition() -> None:
+    seen: list[str] = []
+
+    def release(_resource: str, _exit: Exit[Any, Any]) -> Effect[None, Never, Db]:
+        return Effect.service(Db).map(seen.append)
+
+    resource = Effect.acquire_release(Effect.service(Db), release).provide_service(Db, "db of the acquisition")
+    assert Effect.run_sync(Effect.scoped(resource)) == "db of the acquisition"
+    assert seen == ["db of the acquisition"]  # though the scope closes where Db is not provided

@@ -248,3 +248,23 @@ def test_a_service_tag_cannot_be_subclassed() -> None:
 
         class LoudGreeting(Greeting):
             pass
+
+
+class Settings(Tag["Settings", str]):
+    @classmethod
+    def default(cls) -> str:
+        raise RuntimeError("SETTINGS_PATH is not set")
+
+
+def test_a_default_service_that_fails_is_a_defect_and_finalizers_run() -> None:
+    ran: list[str] = []
+
+    @Effect.fn
+    def body() -> Gen[str, Never, Settings]:
+        return (yield from Effect.service(Settings))
+
+    effects: list[Effect[str, Never, Any]] = [Effect.service(Settings), body()]  # run relying on the default
+    for effect in effects:
+        exit_ = Effect.run_sync_exit(effect.ensuring(Effect.sync(lambda: ran.append("finalizer"))))
+        assert [str(defect) for defect in failure_cause(exit_).defects()] == ["SETTINGS_PATH is not set"]
+    assert ran == ["finalizer", "finalizer"]

@@ -17,7 +17,7 @@ from returns.result import Failure as ResultFailure
 from returns.result import Result, Success
 
 from .cause import Cause, Die, Fail, Interrupt, Sequential
-from .context import Context, MissingServiceError, lookup_service
+from .context import Context, lookup_service
 from .core import (
     OP_ASYNC,
     OP_FAIL,
@@ -71,12 +71,13 @@ class _RestoreContext:
 class _AfterFinalizer:
     """Re-emit the exit that triggered a finalizer once the finalizer is done."""
 
-    __slots__ = ("ok", "value")
+    __slots__ = ("cancelled", "ok", "value")
     _op = _OP_AFTER_FINALIZER
 
-    def __init__(self, ok: bool, value: Any) -> None:
+    def __init__(self, ok: bool, value: Any, cancelled: BaseException | None) -> None:
         self.ok = ok
         self.value = value
+        self.cancelled = cancelled  # the interruption the finalizer ran under, resumed after it
 
 
 class _EndUninterruptible:
@@ -162,7 +163,7 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
             elif op == OP_SERVICE:
                 try:
                     ok, value = True, lookup_service(ctx, cur._tag)
-                except MissingServiceError as exc:
+                except Exception as exc:  # missing, or its tag's default() failed
                     ok, value = False, Die(exc)
                 cur = None
             elif op == OP_ASYNC:
@@ -180,22 +181,25 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                 suspended = True
                 run = cur._run
                 cur = None
-                if shield:
-                    with anyio.CancelScope(shield=True):
+                try:
+                    if shield:
+                        with anyio.CancelScope(shield=True):
+                            exit_ = await run(ctx)
+                    else:
                         exit_ = await run(ctx)
-                else:
-                    try:
-                        exit_ = await run(ctx)
-                    except BaseException as exc:
-                        if cancel_exc is None:
-                            cancel_exc = anyio.get_cancelled_exc_class()
-                        if not isinstance(exc, cancel_exc):
-                            raise
-                        # Interrupted: unwind with Interrupt, run finalizers shielded, re-raise at the end.
-                        cancelled = exc
-                        shield += 1
-                        ok, value = False, Interrupt()
-                        continue
+                except Exception as exc:  # a primitive is meant to return its exit; what it raises is a defect
+                    ok, value = False, Die(exc)
+                    continue
+                except BaseException as exc:
+                    if cancel_exc is None:
+                        cancel_exc = anyio.get_cancelled_exc_class()
+                    if shield or not isinstance(exc, cancel_exc):
+                        raise
+                    # Interrupted: unwind with Interrupt, run finalizers shielded, re-raise at the end.
+                    cancelled = exc
+                    shield += 1
+                    ok, value = False, Interrupt()
+                    continue
                 if isinstance(exit_, Success):
                     ok, value = True, exit_._inner_value
                 else:
@@ -256,7 +260,7 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                         elif op == OP_SERVICE:
                             try:
                                 result = lookup_service(ctx, cur._tag)
-                            except MissingServiceError as exc:
+                            except Exception as exc:  # missing, or its tag's default() failed
                                 ok, value, cur = False, Die(exc), None
                                 break
                             cur = frame.send(result)
@@ -317,7 +321,9 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                     value = Sequential(value, Die(exc))
         elif op == OP_ON_EXIT:
             exit_value: Exit = Success(value) if ok else ResultFailure(value)
-            stack.append(_AfterFinalizer(ok, value))
+            stack.append(_AfterFinalizer(ok, value, cancelled))
+            # A finalizer is not interrupted (it runs shielded): inside it, error handlers work as anywhere.
+            cancelled = None
             shield += 1
             try:
                 cur = frame._finalizer(exit_value)
@@ -334,6 +340,8 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                     ok, value = frame.ok, frame.value
                 elif not frame.ok:
                     value = Sequential(frame.value, value)
+                if frame.cancelled is not None:
+                    cancelled = frame.cancelled
             if not shield and suspended and cancelled is None:
                 # Leaving a shielded region: a cancellation that arrived meanwhile was held back; deliver it now
                 # rather than letting the rest of the effect run on as if nothing happened.

@@ -8,8 +8,8 @@ from typing import Any, Never, TypeVar
 from returns.result import Failure as ResultFailure
 
 from .cause import Cause, Sequential
-from .context import Tag
-from .core import Effect, Exit, Failure, OnExit, Provide, ServiceOp, Suspend, Sync, Uninterruptible
+from .context import Context, Tag, lookup_service
+from .core import Effect, Exit, Failure, OnExit, Provide, ReadContext, Suspend, Sync, Uninterruptible
 
 B = TypeVar("B")
 E2 = TypeVar("E2")
@@ -63,10 +63,14 @@ def acquire_release(
     acquire: Effect[B, E2, R2], release: Callable[[B, Exit], Effect[Any, Never, I]]
 ) -> Effect[B, E2, Any]:
     def register(resource: B) -> Effect[B, Never, Any]:
-        def add(scope: ScopeService) -> Effect[B, Never, Never]:
-            return Sync(lambda: scope.add_finalizer(lambda exit_: release(resource, exit_))).as_(resource)
+        def add(ctx: Context) -> Effect[B, Never, Never]:
+            # The release runs with the services of the acquisition (whoever closes the scope may not have them).
+            def finalizer(exit_: Exit) -> Effect[Any, Never, Any]:
+                return Provide(release(resource, exit_), lambda _: ctx)
 
-        return ServiceOp(Scope).flat_map(add)
+            return Sync(lambda: lookup_service(ctx, Scope).add_finalizer(finalizer)).as_(resource)
+
+        return ReadContext(add)
 
     return Uninterruptible(acquire.flat_map(register))
 
