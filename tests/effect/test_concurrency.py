@@ -241,3 +241,21 @@ async def test_timeout_interrupted_by_the_caller() -> None:
         await anyio.wait_all_tasks_blocked()
         group.cancel_scope.cancel()
     assert order == ["released"]
+
+
+@pytest.mark.anyio
+async def test_all_with_a_limit_starts_nothing_after_a_failure_and_starts_in_order() -> None:
+    started: list[str] = []
+
+    def job(name: str, then: Effect[Any, Any, Never]) -> Effect[Any, Any, Never]:
+        return Effect.sync(lambda: started.append(name)).and_then(then)
+
+    effects = [
+        job("a", Effect.sleep(0).and_then(Effect.fail("first failure"))),
+        job("b", Effect.never),
+        job("c", Effect.void),  # queued behind the limit when "a" fails
+        job("d", Effect.void),
+    ]
+    exit_ = await Effect.run_promise_exit(Effect.all(effects, concurrency=2))
+    assert exit_ == Failure(Fail("first failure"))
+    assert started == ["a", "b"]

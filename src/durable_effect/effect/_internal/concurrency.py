@@ -62,19 +62,24 @@ def all_(effects: Any, concurrency: int | str) -> Effect[Any, Any, Any]:
 async def _run_all(effects: list[Effect[Any, Any, Any]], ctx: Context, limit: int) -> Exit:
     results: list[Any] = [None] * len(effects)
     failure: list[Cause[Any]] = []
-    limiter = anyio.Semaphore(limit)
+    slots = anyio.Semaphore(limit)
 
     async def child(index: int, effect: Effect[Any, Any, Any], group: anyio.abc.TaskGroup) -> None:
-        async with limiter:
+        try:
             exit_ = await run_child(effect, ctx)
-        if isinstance(exit_, Success):
-            results[index] = exit_.unwrap()
-        elif not failure:
-            failure.append(exit_.failure())
-            group.cancel_scope.cancel()
+            if isinstance(exit_, Success):
+                results[index] = exit_.unwrap()
+            elif not failure:
+                failure.append(exit_.failure())
+                group.cancel_scope.cancel()
+        finally:
+            slots.release()  # only once settled: the next one starts knowing whether this one failed
 
     async with anyio.create_task_group() as group:
-        for index, effect in enumerate(effects):
+        for index, effect in enumerate(effects):  # started in order, each when a slot is free
+            await slots.acquire()
+            if failure:  # a failure interrupts the rest: nothing more starts
+                break
             group.start_soon(child, index, effect, group)
     if failure:
         return ResultFailure(failure[0])
