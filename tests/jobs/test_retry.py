@@ -267,3 +267,52 @@ async def test_debounce_retry_exhaustion_drops_the_batch(jobs_harness: Callable[
     assert (await run(client.status("k"))).status == "not_found"
     assert [e["type"] for e in h.events][-3:] == ["job.failed", "job.retryExhausted", "job.terminated"]
     assert (await run(client.add("k", event=Item("b")))).created is True
+
+
+def sleepy_jobs(attempts: list[tuple[int, int, int]], fail_until: int, retry: RetryConfig) -> DurableJobs:
+    """A continuous job every hour whose runs sleep 10 s on the clock, then fail until ``attempt > fail_until``."""
+
+    @Effect.fn
+    def execute(ctx: ContinuousContext[Counter]) -> Gen[None, Flaky, Never]:
+        began = yield from Clock.current_time_millis()
+        yield from Effect.sleep("10 seconds")
+        ended = yield from Clock.current_time_millis()
+        attempts.append((ctx.attempt, began - START, ended - START))
+        if ctx.attempt <= fail_until:
+            yield from Flaky(attempt=ctx.attempt)
+
+    job = Continuous.make(state_schema=Counter, schedule=Continuous.every("1 hour"), execute=execute, retry=retry)
+    return create_durable_jobs({"sleepy": job})
+
+
+@pytest.mark.anyio
+async def test_retry_delay_counts_from_the_failure(jobs_harness: Callable[..., JobsHarness]) -> None:
+    attempts: list[tuple[int, int, int]] = []
+    retry = RetryConfig(max_attempts=5, delay=Backoff.constant("5 seconds"), jitter=False)
+    h = jobs_harness(sleepy_jobs(attempts, 2, retry), START)
+    client = h.client.continuous("sleepy")
+
+    await run(client.start("a", input={"n": 0}))  # the first run fails at 10 s, after its sleep
+    assert (await run(client.status("a"))).next_run_at == START + 15_000
+    await h.advance("1 minute")
+
+    # Each attempt starts 5 s after the previous one failed, not 5 s after it started.
+    assert attempts == [(1, 0, 10_000), (2, 15_000, 25_000), (3, 30_000, 40_000)]
+    assert (await run(client.status("a"))).next_run_at == START + 40_000 + 60 * MINUTE
+
+
+@pytest.mark.anyio
+async def test_max_duration_counts_from_the_failures(jobs_harness: Callable[..., JobsHarness]) -> None:
+    attempts: list[tuple[int, int, int]] = []
+    retry = RetryConfig(max_attempts=10, delay=Backoff.constant("5 seconds"), jitter=False, max_duration="20 seconds")
+    h = jobs_harness(sleepy_jobs(attempts, 10, retry), START)
+    client = h.client.continuous("sleepy")
+
+    await run(client.start("a", input={"n": 0}))
+    await h.advance("1 minute")
+
+    # First failure at 10 s; the retry after the failure at 25 s starts at 30 s, 20 s in; the next would be 35 s in.
+    assert attempts == [(1, 0, 10_000), (2, 15_000, 25_000), (3, 30_000, 40_000)]
+    [exhausted] = h.events_of("job.retryExhausted")
+    assert exhausted["attempts"] == 3 and exhausted["reason"].startswith("max_duration")
+    assert (await run(client.status("a"))).status == "not_found"

@@ -310,20 +310,23 @@ class Call:
     ) -> Body:
         """After a failed execution with a retry policy: arm the next attempt, or terminate on exhaustion.
 
-        Returns True when a retry was armed; on exhaustion the instance is deleted and False is returned.
+        The delay and the ``max_duration`` budget count from the failure, read from the clock now (the run may
+        have slept), not from the start of the call. Returns True when a retry was armed; on exhaustion the
+        instance is deleted and False is returned.
         """
         retry = definition.retry
         kind, message = describe_cause(cause)
-        started_at = record.get("retry_started_at") or self.now
+        failed_at = self.clock.current_time_millis()
+        started_at = record.get("retry_started_at") or failed_at
         delay = retry.next_delay_ms(attempt, self.rnd)
         budget = retry.max_duration_ms()
-        out_of_time = budget is not None and (self.now + delay - started_at) > budget
+        out_of_time = budget is not None and (failed_at + delay - started_at) > budget
         if attempt < retry.max_attempts and not out_of_time:
             self.emit_failed(cause, run_count=run_count, attempt=attempt, will_retry=True, **extra)
             yield self.log(definition, LogLevel.WARNING, f"attempt {attempt} failed ({kind}: {message}); retrying")
             record["retry_attempt"] = attempt + 1
             record["retry_started_at"] = started_at
-            record["alarm"] = int(self.now + delay)
+            record["alarm"] = int(failed_at + delay)
             return True
         reason = "max_duration" if out_of_time else "max_attempts"
         self.emit_failed(cause, run_count=run_count, attempt=attempt, will_retry=False, **extra)
