@@ -316,3 +316,18 @@ async def test_max_duration_counts_from_the_failures(jobs_harness: Callable[...,
     [exhausted] = h.events_of("job.retryExhausted")
     assert exhausted["attempts"] == 3 and exhausted["reason"].startswith("max_duration")
     assert (await run(client.status("a"))).status == "not_found"
+
+
+@pytest.mark.anyio
+async def test_max_duration_from_a_first_failure_at_epoch_zero(jobs_harness: Callable[..., JobsHarness]) -> None:
+    attempts: list[Attempt] = []
+    retry = RetryConfig(max_attempts=50, delay=Backoff.constant("1 second"), jitter=False, max_duration="5 seconds")
+    h = jobs_harness(flaky_jobs(attempts, lambda r, a: "fail", retry), start_time=0)
+    client = h.client.continuous("flaky")
+
+    await run(client.start("a", input={"n": 0}))  # fails at time 0: the budget runs from 0
+    await h.advance("1 minute")
+
+    assert [a.now for a in attempts] == [0, 1_000, 2_000, 3_000, 4_000, 5_000]
+    [exhausted] = h.events_of("job.retryExhausted")
+    assert exhausted["attempts"] == 6 and exhausted["reason"].startswith("max_duration")

@@ -317,7 +317,9 @@ class Call:
         retry = definition.retry
         kind, message = describe_cause(cause)
         failed_at = self.clock.current_time_millis()
-        started_at = record.get("retry_started_at") or failed_at
+        started_at = record.get("retry_started_at")
+        if started_at is None:  # the run's first failure (0 is a time like any other)
+            started_at = failed_at
         delay = retry.next_delay_ms(attempt, self.rnd)
         budget = retry.max_duration_ms()
         out_of_time = budget is not None and (failed_at + delay - started_at) > budget
