@@ -186,6 +186,27 @@ def test_invalid_cron_or_zone_fails_at_definition_time() -> None:
         Continuous.every("0 seconds")
 
 
+def test_every_needs_at_least_a_millisecond() -> None:
+    # Alarms are whole milliseconds: a shorter interval would re-arm at the same instant forever.
+    for interval in ("500 micros", "0.999 millis", "infinity"):
+        with pytest.raises(ValueError, match="at least 1 millisecond"):
+            Continuous.every(interval)
+    assert Continuous.every("1 millis").interval_ms == 1
+
+
+@pytest.mark.anyio
+async def test_fractional_interval_rounds_the_next_run_up(jobs_harness: Callable[..., JobsHarness]) -> None:
+    seen: list[Seen] = []
+    h = jobs_harness(ticker_jobs(seen, schedule=Continuous.every("1.5 millis")), start_time=START)
+    ticker = client_of(h)
+
+    await run(ticker.start("a", input={"n": 0}))
+    assert (await run(ticker.status("a"))).next_run_at == START + 2
+    await h.advance("6 millis")
+
+    assert [s.now - START for s in seen] == [0, 2, 4, 6]
+
+
 @pytest.mark.anyio
 async def test_trigger_runs_now_and_rebases_the_schedule(jobs_harness: Callable[..., JobsHarness]) -> None:
     seen: list[Seen] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Never, TypeVar, overload
@@ -51,7 +52,7 @@ class ContinuousSchedule:
 
     def next_run_after(self, now_ms: int) -> int:
         if self.kind == "every":
-            return int(now_ms + self.interval_ms)
+            return math.ceil(now_ms + self.interval_ms)  # up: a fractional interval still moves past now
         return int(cron_next(self.expression, self.tz)(now_ms))
 
     def describe(self) -> str:
@@ -161,10 +162,10 @@ class Continuous:
 
     @staticmethod
     def every(interval: DurationInput) -> ContinuousSchedule:
-        """Run every ``interval``, measured from the end of the previous run."""
+        """Run every ``interval`` (at least 1 millisecond), measured from the end of the previous run."""
         ms = Duration.decode(interval).to_millis()
-        if ms <= 0:
-            raise ValueError(f"Continuous.every needs a positive interval, got {interval!r}")
+        if not 1 <= ms < math.inf:  # alarms are in whole milliseconds: a shorter interval would not move on
+            raise ValueError(f"Continuous.every needs a finite interval of at least 1 millisecond, got {interval!r}")
         return ContinuousSchedule("every", interval_ms=ms)
 
     @staticmethod
