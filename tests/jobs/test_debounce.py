@@ -11,6 +11,7 @@ import pytest
 
 from durable_effect import Clock, Effect, Gen
 from durable_effect.jobs import (
+    Backoff,
     Debounce,
     DebounceAddResult,
     DebounceClearResult,
@@ -21,6 +22,7 @@ from durable_effect.jobs import (
     DurableJobs,
     ExecutionError,
     InstanceNotFoundError,
+    RetryConfig,
     ValidationError,
     create_durable_jobs,
 )
@@ -345,6 +347,61 @@ async def test_failed_alarm_flush_without_retry_drops_the_batch(jobs_harness: Ca
     [failed] = h.events_of("job.failed")
     assert failed["will_retry"] is False and failed["error"]["kind"] == "defect"
     assert h.events_of("debounce.flushed") == []
+
+
+def retrying_jobs(attempts: list[tuple[int, str]], *, fail_until: int, max_attempts: int) -> DurableJobs:
+    """Debounce with ``max_events=2`` and a retry a minute after a failure; attempts up to ``fail_until`` die."""
+
+    @Effect.fn
+    def deliver(ctx: DebounceExecuteContext[Hit]) -> Gen[None, Never, Never]:
+        now = yield from Clock.current_time_millis()
+        attempts.append((now - START, ctx.flush_reason))
+        if ctx.attempt <= fail_until:
+            raise RuntimeError("endpoint down")
+
+    retry = RetryConfig(max_attempts=max_attempts, delay=Backoff.constant("1 minute"), jitter=False)
+    job = Debounce.make(event_schema=Hit, execute=deliver, flush_after="10 seconds", max_events=2, retry=retry)
+    return create_durable_jobs({"retrying": job})
+
+
+@pytest.mark.anyio
+async def test_add_whose_flush_failed_reports_the_retry(jobs_harness: Callable[..., JobsHarness]) -> None:
+    attempts: list[tuple[int, str]] = []
+    h = jobs_harness(retrying_jobs(attempts, fail_until=1, max_attempts=3), start_time=START)
+    client = h.client.debounce("retrying")
+    await run(client.add("k", event={"path": "/a"}))
+
+    added = await run(client.add("k", event={"path": "/b"}))  # max_events: the flush fails, a retry is armed
+
+    assert added == DebounceAddResult(False, 2, START + MINUTE, "debounce:retrying:k")
+    assert await run(client.status("k")) == DebounceStatusResult("debouncing", 2, START + MINUTE)
+    await h.advance("1 minute")
+    assert attempts == [(0, "max_events"), (MINUTE, "max_events")]
+    assert (await run(client.status("k"))).status == "not_found"
+
+
+@pytest.mark.anyio
+async def test_manual_flush_that_failed_reports_not_flushed(jobs_harness: Callable[..., JobsHarness]) -> None:
+    attempts: list[tuple[int, str]] = []
+    h = jobs_harness(retrying_jobs(attempts, fail_until=1, max_attempts=3), start_time=START)
+    client = h.client.debounce("retrying")
+    await run(client.add("k", event={"path": "/a"}))
+
+    # The flush failed and a retry is armed: the batch is still there.
+    assert await run(client.flush("k")) == DebounceFlushResult(flushed=False, event_count=1)
+    assert await run(client.status("k")) == DebounceStatusResult("debouncing", 1, START + MINUTE)
+    assert await run(client.flush("k")) == DebounceFlushResult(flushed=True, event_count=1)  # the retry, now
+    assert attempts == [(0, "manual"), (0, "manual")]
+    assert (await run(client.status("k"))).status == "not_found"
+
+    # With no retry left, the failed flush drops the batch: still not flushed.
+    once: list[tuple[int, str]] = []
+    h = jobs_harness(retrying_jobs(once, fail_until=1, max_attempts=1), start_time=START)
+    client = h.client.debounce("retrying")
+    await run(client.add("k", event={"path": "/a"}))
+    assert await run(client.flush("k")) == DebounceFlushResult(flushed=False, event_count=1)
+    assert once == [(0, "manual")]
+    assert (await run(client.status("k"))).status == "not_found"
 
 
 def test_definition_checks() -> None:

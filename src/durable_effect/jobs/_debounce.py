@@ -45,7 +45,11 @@ def _debounce_add(call: Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
     yield call.log(d, LogLevel.DEBUG, f"event {count} added; flush at {record['alarm']}")
     if d.max_events is not None and count >= d.max_events and not record.get("retry_attempt"):
         yield from _debounce_flush_run(call, d, record, "max_events", from_client=True)
-        call.respond({"created": created, "event_count": count, "will_flush_at": None, "instance_id": call.instance_id})
+        # None once the batch is gone; the retry's time when the flush failed and a retry is armed.
+        will_flush_at = call.outcome.alarm
+        call.respond(
+            {"created": created, "event_count": count, "will_flush_at": will_flush_at, "instance_id": call.instance_id}
+        )
         return
     call.commit(record)
     call.respond(
@@ -61,6 +65,11 @@ def _debounce_add(call: Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
 def _debounce_flush_run(
     call: Call, d: DebounceDefinition[Any, Any, Any], record: Record, reason: str, from_client: bool
 ) -> Body:
+    """Run ``execute`` on the batch and commit the outcome; returns True when the batch was flushed.
+
+    A failure with a retry policy returns False, with the retry armed in the committed record (or, once the
+    retries are exhausted, the instance deleted); without one, a client call fails and an alarm drops the batch.
+    """
     retrying = bool(record.get("retry_attempt"))
     attempt = record.get("retry_attempt") or 1
     reason = record.get("flush_reason") or reason if retrying else reason
@@ -86,7 +95,7 @@ def _debounce_flush_run(
                 call.commit(record)
             else:
                 call.commit(None)
-            return
+            return False
         kind, message = describe_cause(failed.cause)
         call.emit_failed(failed.cause, run_count=1, attempt=attempt, will_retry=False, **extra)
         if from_client:
@@ -94,10 +103,11 @@ def _debounce_flush_run(
             raise call.client_error(failed) from None
         yield call.log(d, LogLevel.ERROR, f"flush of {count} events failed ({kind}: {message}); batch dropped")
         call.commit(_debounce_emptied(call, record))
-        return
+        return False
     call.emit("debounce.flushed", event_count=count, reason=reason, duration_ms=call.duration_ms, **extra)
     yield call.log(d, LogLevel.DEBUG, f"flushed {count} events ({reason})")
     call.commit(_debounce_emptied(call, record))
+    return True
 
 
 def _debounce_emptied(call: Call, record: Record) -> Record | None:
@@ -122,8 +132,8 @@ def _debounce_flush(call: Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
         call.respond({"flushed": False, "event_count": 0})
         return
     count = call.record["event_count"]
-    yield from _debounce_flush_run(call, d, dict(call.record), "manual", from_client=True)
-    call.respond({"flushed": True, "event_count": count})
+    flushed = yield from _debounce_flush_run(call, d, dict(call.record), "manual", from_client=True)
+    call.respond({"flushed": flushed, "event_count": count})  # False: it failed and a retry is armed (or ran out)
 
 
 def _debounce_clear(call: Call, d: DebounceDefinition[Any, Any, Any]) -> Body:
