@@ -273,3 +273,15 @@ async def test_real_clock_is_the_default() -> None:
     assert before <= now <= RealClock().current_time_millis()
     assert abs(now - dt.datetime.now(dt.UTC).timestamp() * 1000) < 60_000
     await Effect.run_promise(Effect.sleep(1))  # one real millisecond
+
+
+@pytest.mark.anyio
+async def test_an_interrupted_sleep_leaves_the_test_clock() -> None:
+    clock = TestClock()
+    eff = Effect.sleep("1 hour").timeout("10 seconds").provide_service(Clock, clock)
+    async with anyio.create_task_group() as group:
+        group.start_soon(Effect.run_promise_exit, eff)
+        await anyio.wait_all_tasks_blocked()
+        assert clock.pending_sleepers == 2  # the sleep and the timeout's timer
+        await clock.adjust("10 seconds")
+    assert clock.pending_sleepers == 0 and clock.next_wake_time() is None

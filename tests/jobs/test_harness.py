@@ -130,6 +130,26 @@ async def test_a_handler_sleeping_on_the_clock_takes_virtual_time(jobs_harness: 
 
 
 @pytest.mark.anyio
+async def test_an_advance_while_a_handler_sleeps_on_the_clock(jobs_harness: Callable[..., JobsHarness]) -> None:
+    @Effect.fn
+    def on_event(event: Count, ctx: TaskEventContext[Count]) -> Gen[None, Never, Never]:
+        yield from Effect.sleep("30 seconds")
+        now = yield from Clock.current_time_millis()
+        yield from ctx.set_state(Count(now - START))
+
+    job = Task.make(state_schema=Count, event_schema=Count, on_event=on_event, execute=lambda ctx: Effect.void)
+    h = jobs_harness(create_durable_jobs({"t": job}), start_time=START)
+
+    with anyio.fail_after(10):  # a guard: the two once waited on each other forever
+        async with anyio.create_task_group() as group:
+            group.start_soon(run, h.client.task(job).send("x", event=Count(0)))
+            await anyio.lowlevel.checkpoint()  # the handler goes to sleep on the clock
+            group.start_soon(h.advance, "1 minute")
+    assert (await run(h.client.task(job).get_state("x"))).state == Count(30_000)  # woke at its own time
+    assert h.now() >= START + MINUTE
+
+
+@pytest.mark.anyio
 async def test_the_example_jobs(jobs_harness: Callable[..., JobsHarness]) -> None:
     h = jobs_harness(demo_jobs, start_time=START)
     client = h.client

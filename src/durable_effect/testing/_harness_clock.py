@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from ..effect._internal.test_clock import TestClock, _wait_all_tasks_blocked
+from ..effect._internal.test_clock import TestClock, _current_task, _wait_all_tasks_blocked, _woken
 
 
 @dataclass(order=True)
@@ -25,6 +25,7 @@ class _Sleeper:
     signal: anyio.Event = field(default_factory=anyio.Event, compare=False)
     woken: bool = field(default=False, compare=False)
     promoted: bool = field(default=False, compare=False)
+    task: object = field(default=None, compare=False)
 
 
 class HarnessClock(TestClock):
@@ -49,7 +50,7 @@ class HarnessClock(TestClock):
         if millis <= 0:
             await anyio.lowlevel.checkpoint()
             return
-        me = _Sleeper(self._now + millis, next(self._order))
+        me = _Sleeper(self._now + millis, next(self._order), task=_current_task())
         heapq.heappush(self._heap, me)
         try:
             while not me.woken:
@@ -72,7 +73,8 @@ class HarnessClock(TestClock):
         try:
             while not me.woken:
                 await _wait_all_tasks_blocked()  # everyone else has reached a sleep (or waits on something else)
-                self._wake(heapq.heappop(self._heap))
+                if not me.woken:  # (an advance of the harness may have woken it meanwhile)
+                    self._wake(heapq.heappop(self._heap))
         finally:
             self._driving = False
             self._hand_over()
@@ -88,6 +90,7 @@ class HarnessClock(TestClock):
         self._now = max(self._now, sleeper.due)
         sleeper.woken = True
         sleeper.signal.set()
+        _woken(sleeper.task)  # if it is driving, whoever else waits for quiet must see it run first
 
     async def set_time(self, millis: float) -> None:
         """Move time to ``millis``, waking due sleepers in order; time never goes backwards."""

@@ -33,8 +33,15 @@ class TestClock:
             await anyio.lowlevel.checkpoint()
             return
         event = anyio.Event()
-        heapq.heappush(self._sleepers, (self._now + millis, next(self._seq), event))
-        await event.wait()
+        entry = (self._now + millis, next(self._seq), event)
+        heapq.heappush(self._sleepers, entry)
+        try:
+            await event.wait()
+        except BaseException:  # interrupted (a timeout, a lost race): no longer a sleeper
+            if not event.is_set():
+                self._sleepers.remove(entry)
+                heapq.heapify(self._sleepers)
+            raise
 
     @property
     def pending_sleepers(self) -> int:
@@ -76,15 +83,37 @@ async def _wait_all_tasks_blocked() -> None:
         await anyio.wait_all_tasks_blocked()
         return
     this_task = asyncio.current_task()
-    quiet = 0
-    while quiet < _QUIET_TURNS:
-        await asyncio.sleep(0)
-        blocked = True
-        for task in asyncio.all_tasks():
-            if task is this_task:
-                continue
-            waiter = getattr(task, "_fut_waiter", None)
-            if waiter is None or waiter.done():
-                blocked = False
-                break
-        quiet = quiet + 1 if blocked else 0
+    _settling.add(this_task)
+    try:
+        quiet = 0
+        while quiet < _QUIET_TURNS:
+            await asyncio.sleep(0)
+            blocked = True
+            for task in asyncio.all_tasks():
+                if task in _settling:  # waiting here too (an advance while a sleeper drives): not busy
+                    continue
+                waiter = getattr(task, "_fut_waiter", None)
+                if waiter is None or waiter.done():
+                    blocked = False
+                    break
+            quiet = quiet + 1 if blocked else 0
+    finally:
+        _settling.discard(this_task)
+
+
+_settling: set[asyncio.Task[object] | None] = set()
+"""Tasks inside :func:`_wait_all_tasks_blocked` on asyncio. Two of them would otherwise each see the other
+running and wait forever; whichever returns first wakes a sleeper, which the other then sees as runnable."""
+
+
+def _current_task() -> object:
+    """The running asyncio task (``None`` on trio, where settling needs no bookkeeping)."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+def _woken(task: object) -> None:
+    """``task``, settling in :func:`_wait_all_tasks_blocked`, was just woken: it has work to do now."""
+    _settling.discard(task)
