@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import typing
 
 import pytest
@@ -66,6 +68,15 @@ def test_tagged_error_equality_and_hash_follow_the_fields() -> None:
     assert NotFound(id="a") != NotFound(id="b")
     assert hash(NotFound(id="a")) == hash(NotFound(id="a"))
     assert {NotFound(id="a"), NotFound(id="a")} == {NotFound(id="a")}
+
+
+def test_tagged_errors_copy_and_pickle() -> None:
+    error = Insufficient(needed=5, available=2)
+    error.add_note("while paying")
+    for twin in (copy.copy(error), copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+        assert twin == error and twin is not error and twin.message == error.message
+        assert twin.__notes__ == ["while paying"]
+    assert pickle.loads(pickle.dumps(TimeoutException(duration_ms=5))) == TimeoutException(duration_ms=5)
 
 
 def test_tagged_errors_of_different_classes_with_the_same_fields_differ() -> None:

@@ -61,11 +61,20 @@ class TaggedError(Exception):
         except TypeError:
             return id(self)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own pickling replays ``args`` positionally, which a keyword-only __init__ refuses.
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}  # type: ignore[arg-type,unused-ignore]
+        return (_rebuild, (type(self), fields), self.__dict__ or None)
+
     def __iter__(self) -> Generator[Effect[Never, Self, Never], Any, Never]:
         from .core import Failure
 
         yield Failure(_fail(self))
         raise AssertionError("a failed effect never resumes its generator")  # pragma: no cover
+
+
+def _rebuild(cls: type[TaggedError], fields: dict[str, Any]) -> TaggedError:
+    return cls(**fields)
 
 
 def _fail(error: Any) -> Cause[Any]:
