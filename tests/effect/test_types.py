@@ -163,6 +163,15 @@ def test_cause_leaves_and_helpers() -> None:
     assert Interrupt().defects() == []
 
 
+def test_deeply_nested_causes_are_walked_without_recursion() -> None:
+    cause: Cause[int] = Fail(0)
+    for n in range(1, 20_000):  # what thousands of failing finalizers build
+        cause = Sequential(cause, Fail(n)) if n % 2 else Parallel(cause, Fail(n))
+    assert cause.failures() == list(range(20_000))
+    assert cause.is_failure_only() and not cause.is_interrupted() and cause.defects() == []
+    assert cause.pretty().count("Fail:") == 20_000
+
+
 def test_cause_pretty_names_every_part_and_shows_defect_tracebacks() -> None:
     try:
         raise KeyError("missing")

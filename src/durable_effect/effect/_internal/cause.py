@@ -16,7 +16,15 @@ class Cause(Generic[E]):
     __slots__ = ()
 
     def _leaves(self) -> Iterator[Cause[E]]:
-        yield self
+        """The leaves left to right, without recursion: causes built by many failing finalizers nest deeply."""
+        pending: list[Cause[E]] = [self]
+        while pending:
+            cause = pending.pop()
+            if isinstance(cause, Sequential | Parallel):
+                pending.append(cause.right)
+                pending.append(cause.left)
+            else:
+                yield cause
 
     def failures(self) -> list[E]:
         """Every expected error in this cause, in order."""
@@ -86,10 +94,6 @@ class Sequential(Cause[E]):
     left: Cause[E]
     right: Cause[E]
 
-    def _leaves(self) -> Iterator[Cause[E]]:
-        yield from self.left._leaves()
-        yield from self.right._leaves()
-
 
 @dataclass(frozen=True, slots=True)
 class Parallel(Cause[E]):
@@ -97,7 +101,3 @@ class Parallel(Cause[E]):
 
     left: Cause[E]
     right: Cause[E]
-
-    def _leaves(self) -> Iterator[Cause[E]]:
-        yield from self.left._leaves()
-        yield from self.right._leaves()
