@@ -57,6 +57,10 @@ def test_log_level_values_map_onto_stdlib_levels() -> None:
     assert [LogLevel.DEBUG.value, LogLevel.INFO.value, LogLevel.WARNING.value] == [10, 20, 30]
     assert [LogLevel.ERROR.value, LogLevel.FATAL.value] == [logging.ERROR, logging.CRITICAL]
     assert [level.name for level in LogLevel] == ["ALL", "TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "FATAL", "NONE"]
+    assert sorted(LogLevel, reverse=True) == list(LogLevel)[::-1]
+    assert LogLevel.DEBUG < LogLevel.INFO <= LogLevel.INFO < LogLevel.NONE and LogLevel.FATAL > LogLevel.ERROR
+    with pytest.raises(TypeError):
+        assert LogLevel.INFO < 3  # type: ignore[operator]
 
 
 def test_debug_and_trace_are_below_the_default_minimum(records: pytest.LogCaptureFixture) -> None:

@@ -111,6 +111,20 @@ def test_arithmetic_and_comparison() -> None:
     assert len({Duration.seconds(1), Duration.millis(1000)}) == 1
 
 
+def test_arithmetic_and_comparison_take_any_duration_input() -> None:
+    second = Duration.seconds(1)
+    assert second + "1 second" == "1 second" + second == Duration.seconds(2)
+    assert second - 250 == Duration.millis(750) and second + dt.timedelta(seconds=1) == Duration.seconds(2)
+    assert second < "2 seconds" and second > 5 and second <= dt.timedelta(seconds=1) and second >= 1000
+    bad: Any = [1]
+    with pytest.raises(TypeError):
+        second + bad
+    with pytest.raises(TypeError):
+        assert second < bad
+    with pytest.raises(ValueError, match="soon"):
+        second + "soon"
+
+
 def test_negative_or_nan_duration_is_rejected() -> None:
     with pytest.raises(ValueError):
         Duration.millis(-1)

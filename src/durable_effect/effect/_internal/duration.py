@@ -118,12 +118,16 @@ class Duration:
     def is_infinite(self) -> bool:
         return math.isinf(self._ms)
 
-    # -- arithmetic --
-    def __add__(self, other: Duration) -> Duration:
-        return Duration(self._ms + other._ms)
+    # -- arithmetic and order (with any DurationInput: a Duration, timedelta, milliseconds or "5 seconds") --
+    def __add__(self, other: DurationInput) -> Duration:
+        ms = _millis_of(other)
+        return NotImplemented if ms is None else Duration(self._ms + ms)
 
-    def __sub__(self, other: Duration) -> Duration:
-        return Duration(max(0.0, self._ms - other._ms))
+    __radd__ = __add__
+
+    def __sub__(self, other: DurationInput) -> Duration:
+        ms = _millis_of(other)
+        return NotImplemented if ms is None else Duration(max(0.0, self._ms - ms))
 
     def __mul__(self, factor: float) -> Duration:
         return Duration(self._ms * factor)
@@ -133,8 +137,21 @@ class Duration:
     def __truediv__(self, divisor: float) -> Duration:
         return Duration(self._ms / divisor)
 
-    def __lt__(self, other: Duration) -> bool:
-        return self._ms < other._ms
+    def __lt__(self, other: DurationInput) -> bool:
+        ms = _millis_of(other)
+        return NotImplemented if ms is None else self._ms < ms
+
+    def __le__(self, other: DurationInput) -> bool:
+        ms = _millis_of(other)
+        return NotImplemented if ms is None else self._ms <= ms
+
+    def __gt__(self, other: DurationInput) -> bool:
+        ms = _millis_of(other)
+        return NotImplemented if ms is None else self._ms > ms
+
+    def __ge__(self, other: DurationInput) -> bool:
+        ms = _millis_of(other)
+        return NotImplemented if ms is None else self._ms >= ms
 
     def __repr__(self) -> str:
         return f"Duration({self._ms:g} ms)"
@@ -144,6 +161,15 @@ class Duration:
 
     zero: _ClassDuration
     infinity: _ClassDuration
+
+
+def _millis_of(value: object) -> float | None:
+    """``value``'s milliseconds if it is a duration input (a bad one raises ``ValueError``), else ``None``."""
+    if isinstance(value, Duration):
+        return value._ms
+    if isinstance(value, _dt.timedelta | int | float | str) and not isinstance(value, bool):
+        return Duration.decode(value)._ms
+    return None
 
 
 _ClassDuration: TypeAlias = "Duration"

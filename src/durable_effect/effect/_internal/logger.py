@@ -30,7 +30,16 @@ class LogLevel(enum.Enum):
     NONE = math.inf
 
     def __ge__(self, other: LogLevel) -> bool:
-        return _RANK[self] >= _RANK[other]
+        return _RANK[self] >= _RANK[other] if isinstance(other, LogLevel) else NotImplemented
+
+    def __gt__(self, other: LogLevel) -> bool:
+        return _RANK[self] > _RANK[other] if isinstance(other, LogLevel) else NotImplemented
+
+    def __le__(self, other: LogLevel) -> bool:
+        return _RANK[self] <= _RANK[other] if isinstance(other, LogLevel) else NotImplemented
+
+    def __lt__(self, other: LogLevel) -> bool:
+        return _RANK[self] < _RANK[other] if isinstance(other, LogLevel) else NotImplemented
 
 
 _RANK = {level: float(level.value) for level in LogLevel}  # ``.value`` is a slow property on every comparison
