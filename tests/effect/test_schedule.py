@@ -128,11 +128,11 @@ def test_compose_feeds_outputs_forward() -> None:
     sched = Schedule.recurs(10).compose(
         Schedule.spaced(50).while_input(lambda count: isinstance(count, int) and count <= 3)
     )
-    assert delays(sched) == [50, 50, 50]
+    assert delays(sched) == [50, 50, 50, 50]  # recurs outputs 0, 1, 2, 3, then 4 stops it
 
 
 def test_map_transforms_outputs() -> None:
-    assert outputs(Schedule.recurs(2).map(lambda n: f"#{n}")) == ["#1", "#2", "#3"]
+    assert outputs(Schedule.recurs(2).map(lambda n: f"#{n}")) == ["#0", "#1", "#2"]
 
 
 # ---------------------------------------------------------------- properties
@@ -302,7 +302,7 @@ async def test_repeat_stops_at_the_first_failure() -> None:
 def test_repeat_recurs_returns_the_last_output_synchronously() -> None:
     runs: list[int] = []
     eff = Effect.sync(lambda: runs.append(1)).repeat(Schedule.recurs(3))
-    assert Effect.run_sync(eff) == 4
+    assert Effect.run_sync(eff) == 3  # the repetitions, as in Effect-TS
     assert len(runs) == 4
 
 

@@ -57,16 +57,17 @@ class Schedule(Generic[Out, In]):
 
     @staticmethod
     def recurs(times: int) -> Schedule[int, object]:
-        """Recur ``times`` times without delay; outputs the recurrence count."""
+        """Recur ``times`` times without delay. Like every counting schedule, outputs how many recurrences came
+        before this one (0, 1, 2...), so ``repeat(recurs(2))`` returns 2, as in Effect-TS."""
         if times < 0:
             raise ValueError(f"Schedule.recurs needs a non-negative count, got {times}")
-        return Schedule(lambda: 0, lambda _now, _in, n, _r: (n + 1, n + 1, 0.0 if n < times else None))
+        return Schedule(lambda: 0, lambda _now, _in, n, _r: (n + 1, n, 0.0 if n < times else None))
 
     @staticmethod
     def spaced(duration: DurationInput) -> Schedule[int, object]:
         """Recur forever, waiting ``duration`` between runs."""
         ms = to_millis(duration)
-        return Schedule(lambda: 0, lambda _now, _in, n, _r: (n + 1, n + 1, ms))
+        return Schedule(lambda: 0, lambda _now, _in, n, _r: (n + 1, n, ms))
 
     @staticmethod
     def fixed(interval: DurationInput) -> Schedule[int, object]:
@@ -82,11 +83,11 @@ class Schedule(Generic[Out, In]):
         def step(now: float, _in: object, state: tuple[float | None, float, int], _r: RandomService) -> Step:
             start, last_run, n = state
             if start is None:
-                return (now, now + ms, n + 1), n + 1, ms
+                return (now, now + ms, n + 1), n, ms
             if now > last_run + ms:  # running behind: go again now
-                return (start, now, n + 1), n + 1, 0.0
+                return (start, now, n + 1), n, 0.0
             delay = ms - math.fmod(now - start, ms)
-            return (start, now + delay, n + 1), n + 1, delay
+            return (start, now + delay, n + 1), n, delay
 
         return Schedule(lambda: (None, 0.0, 0), step)
 
@@ -207,7 +208,7 @@ class Schedule(Generic[Out, In]):
         return Schedule(self._initial, step)
 
 
-Schedule.forever = Schedule(lambda: 0, lambda _now, _in, n, _r: (n + 1, n + 1, 0.0))
+Schedule.forever = Schedule(lambda: 0, lambda _now, _in, n, _r: (n + 1, n, 0.0))
 
 
 @functools.lru_cache(maxsize=256)  # validating an expression costs more than a next-time lookup; jobs repeat them
