@@ -18,6 +18,7 @@ from durable_effect import (
     Random,
     RandomService,
     Scope,
+    ScopeService,
     Tag,
     TaggedError,
 )
@@ -213,6 +214,89 @@ def test_provide_a_context_by_chaining_provide_service() -> None:
         .provide_service(Counter, [1])
     )
     assert Effect.run_sync(eff) == ("g", [1])
+
+
+class Db(Tag["Db", str]):
+    pass
+
+
+class Other(Tag["Other", str]):
+    pass
+
+
+def _using_db(events: list[str], tag: type[Tag[Any, str]], name: str) -> Layer[Any, Never, Any]:
+    """A scoped layer for ``tag`` whose resource is built from the ``Db`` service."""
+
+    def acquire(db: str) -> Effect[str, Never, Never]:
+        return Effect.sync(lambda: events.append(f"acquire {name}")).as_(f"{name}+{db}")
+
+    def release(value: str, _exit: Exit[object, object]) -> Effect[None, Never, Never]:
+        return Effect.sync(lambda: events.append(f"release {name}"))
+
+    return Layer.scoped(tag, Effect.acquire_release(Effect.service(Db).flat_map(acquire), release))
+
+
+def test_a_layer_fed_into_two_layers_is_built_once_per_provide() -> None:
+    events: list[str] = []
+    db = _resource_layer(events, "db", Db)
+    wired = Layer.merge(_using_db(events, Greeting, "a").provide(db), _using_db(events, Other, "b").provide(db))
+    eff = provided(Effect.all((Effect.service(Greeting), Effect.service(Other))).provide(wired))
+    assert Effect.run_sync(eff) == ("a+db", "b+db")
+    # one db, shared, released once after everything built on it
+    assert events == ["acquire db", "acquire a", "acquire b", "release b", "release a", "release db (ok)"]
+
+
+def test_a_layer_merged_twice_is_built_once() -> None:
+    events: list[str] = []
+    db = _resource_layer(events, "db", Db)
+    assert Effect.run_sync(provided(Effect.service(Db).provide(Layer.merge(db, db)))) == "db"
+    assert events == ["acquire db", "release db (ok)"]
+
+
+def test_a_layer_shared_through_provide_chains_and_merge_is_built_once() -> None:
+    events: list[str] = []
+    db = _resource_layer(events, "db", Db)
+    a = _using_db(events, Greeting, "a").provide(db)
+    b = _using_db(events, Other, "b").provide(Layer.merge(db, a))
+    eff = provided(Effect.all([Effect.service(Db), Effect.service(Greeting), Effect.service(Other)]))
+    assert Effect.run_sync(eff.provide(Layer.merge(db, a, b))) == ["db", "a+db", "b+db"]
+    assert events == ["acquire db", "acquire a", "acquire b", "release b", "release a", "release db (ok)"]
+
+
+def test_a_shared_layer_is_released_once_when_a_later_build_fails() -> None:
+    events: list[str] = []
+    db = _resource_layer(events, "db", Db)
+    broken = Layer.effect(Other, Effect.service(Db).flat_map(lambda _: Effect.fail(Broken()))).provide(db)
+    wired = Layer.merge(_using_db(events, Greeting, "a").provide(db), broken)
+    ran: list[str] = []
+    eff = provided(Effect.sync(lambda: ran.append("body")).provide(wired))
+    assert Effect.run_sync_exit(eff) == Failure(Fail(Broken()))
+    assert ran == []
+    assert events == ["acquire db", "acquire a", "release a", "release db (failed)"]
+
+
+def test_each_provide_builds_its_layers_afresh() -> None:
+    events: list[str] = []
+    db = _resource_layer(events, "db", Db)
+    inner = Effect.service(Db).provide(db)
+    eff = provided(Effect.all([inner, Effect.service(Db)]).provide(db))
+    assert Effect.run_sync(eff) == ["db", "db"]
+    assert events == ["acquire db", "acquire db", "release db (ok)", "release db (ok)"]
+    events.clear()
+    Effect.run_sync(provided(Effect.service(Db).provide(Layer.merge(db, db))))
+    Effect.run_sync(provided(Effect.service(Db).provide(Layer.merge(db, db))))
+    assert events == ["acquire db", "release db (ok)"] * 2
+
+
+def test_layer_build_into_a_scope_builds_each_layer_once() -> None:
+    events: list[str] = []
+    db = _resource_layer(events, "db", Db)
+    scope = ScopeService()
+    services = Effect.run_sync(provided(Layer.merge(db, db).build(scope)))
+    assert services == {Db: "db"}
+    assert events == ["acquire db"]
+    Effect.run_sync(scope.close(Success(None)))
+    assert events == ["acquire db", "release db (ok)"]
 
 
 def test_random_is_a_default_service_and_seedable() -> None:

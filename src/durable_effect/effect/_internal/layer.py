@@ -1,11 +1,15 @@
-"""Layers: recipes that build services (possibly with resources) to provide to an effect."""
+"""Layers: recipes that build services (possibly with resources) to provide to an effect.
+
+Within one ``provide`` a layer is built at most once: the build threads a memo, keyed by the layer object, through
+every ``merge`` and ``provide`` of the graph, so a layer used in several places is shared (and released once).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Generic, Never, TypeVar, overload
 
-from .context import Context, Tag
+from .context import Tag
 from .core import Effect, OnExit, Provide, Succeed, Suspend
 from .scope import Scope, ScopeService
 
@@ -30,34 +34,39 @@ I4 = TypeVar("I4")
 B = TypeVar("B")
 
 Services = dict[object, Any]
+Memo = dict["Layer[Any, Any, Any]", Services]
+"""The services of each layer already built in one ``provide``, by layer object (layers hash by identity)."""
+Build = Callable[[ScopeService, Memo], Effect[Services, Any, Any]]
 
 
 class Layer(Generic[ROut, E, RIn]):
     """Builds the services ``ROut``, may fail with ``E``, needs ``RIn``.
 
-    A layer is built once per ``provide`` and its resources are released when the provided effect ends.
+    A layer is built once per ``provide`` and its resources are released when the provided effect ends. The same
+    layer object used more than once in that ``provide`` (merged twice, or fed into several layers) is built once
+    and its services are shared; its resources are released once, after everything built on them.
     """
 
     __slots__ = ("_build",)
 
-    def __init__(self, build: Callable[[ScopeService], Effect[Services, Any, Any]]) -> None:
+    def __init__(self, build: Build) -> None:
         self._build = build
 
     @staticmethod
     def succeed(tag: type[Tag[I, S]], service: S) -> Layer[I, Never, Never]:
         """A layer holding an already-built service."""
-        return Layer(lambda _scope: Succeed({tag: service}))
+        return Layer(lambda _scope, _memo: Succeed({tag: service}))
 
     @staticmethod
     def effect(tag: type[Tag[I, S]], effect: Effect[S, E2, R2]) -> Layer[I, E2, R2]:
         """A layer whose service is the value of ``effect`` (run once per ``provide``)."""
-        return Layer(lambda _scope: effect.map(lambda service: {tag: service}))
+        return Layer(lambda _scope, _memo: effect.map(lambda service: {tag: service}))
 
     @staticmethod
     def scoped(tag: type[Tag[I, S]], effect: Effect[S, E2, R2]) -> Layer[I, E2, R2]:
         """Like :meth:`effect`, but ``acquire_release`` inside registers with the layer's scope."""
 
-        def build(scope: ScopeService) -> Effect[Services, Any, Any]:
+        def build(scope: ScopeService, _memo: Memo) -> Effect[Services, Any, Any]:
             built = effect.map(lambda service: {tag: service})
             return Provide(built, lambda ctx: {**ctx, Scope: scope})
 
@@ -80,11 +89,11 @@ class Layer(Generic[ROut, E, RIn]):
     def merge(*layers: Layer[Any, Any, Any]) -> Layer[Any, Any, Any]:
         """One layer providing the services of all of them (built in order)."""
 
-        def build(scope: ScopeService) -> Effect[Services, Any, Any]:
+        def build(scope: ScopeService, memo: Memo) -> Effect[Services, Any, Any]:
             def body() -> Any:
                 services: Services = {}
                 for layer in layers:
-                    services.update((yield from layer._build(scope)))
+                    services.update((yield from layer._memoized(scope, memo)))
                 return services
 
             return Effect.gen(body)
@@ -94,17 +103,38 @@ class Layer(Generic[ROut, E, RIn]):
     def provide(self, other: Layer[O1, E2, R2]) -> Layer[ROut, E | E2, RIn | R2]:
         """Feed ``other``'s services into this layer's requirements (only this layer's services come out)."""
 
-        def build(scope: ScopeService) -> Effect[Services, Any, Any]:
+        def build(scope: ScopeService, memo: Memo) -> Effect[Services, Any, Any]:
             def with_inputs(inputs: Services) -> Effect[Services, Any, Any]:
-                return Provide(self._build(scope), lambda ctx: {**ctx, **inputs})
+                return Provide(self._memoized(scope, memo), lambda ctx: {**ctx, **inputs})
 
-            return other._build(scope).flat_map(with_inputs)
+            return other._memoized(scope, memo).flat_map(with_inputs)
 
         return Layer(build)
 
     def build(self, scope: ScopeService) -> Effect[Services, E, RIn]:
-        """The effect that builds this layer's services into ``scope``."""
-        return self._build(scope)
+        """The effect that builds this layer's services into ``scope`` (each layer in it once per run)."""
+        return Suspend(lambda: self._memoized(scope, {}))
+
+    def _memoized(self, scope: ScopeService, memo: Memo) -> Effect[Services, Any, Any]:
+        """This layer's services: the ones already built in this ``provide``, else built now and remembered.
+
+        Builds run one after another, so a layer is never asked for while its own build is still running; a build
+        that fails ends the whole ``provide`` (the scope then releases whatever was acquired), so nothing is
+        remembered for it.
+        """
+
+        def lookup() -> Effect[Services, Any, Any]:
+            built = memo.get(self)
+            if built is not None:
+                return Succeed(built)
+
+            def remember(services: Services) -> Services:
+                memo[self] = services
+                return services
+
+            return self._build(scope, memo).map(remember)
+
+        return Suspend(lookup)
 
 
 def provide_layer(effect: Effect[B, E2, R2], layer: Layer[Any, Any, Any]) -> Effect[B, Any, Any]:
@@ -112,11 +142,8 @@ def provide_layer(effect: Effect[B, E2, R2], layer: Layer[Any, Any, Any]) -> Eff
         scope = ScopeService()
 
         def with_services(services: Services) -> Effect[B, Any, Any]:
-            def extend(ctx: Context) -> Context:
-                return {**ctx, **services}
+            return Provide(effect, lambda ctx: {**ctx, **services})
 
-            return Provide(effect, extend)
-
-        return OnExit(layer.build(scope).flat_map(with_services), scope.close)
+        return OnExit(layer._memoized(scope, {}).flat_map(with_services), scope.close)
 
     return Suspend(run)
