@@ -9,6 +9,7 @@ import pytest
 from returns.result import Failure, Success
 
 from durable_effect import (
+    Context,
     Effect,
     Exit,
     Fail,
@@ -297,6 +298,45 @@ def test_layer_build_into_a_scope_builds_each_layer_once() -> None:
     assert events == ["acquire db"]
     Effect.run_sync(scope.close(Success(None)))
     assert events == ["acquire db", "release db (ok)"]
+
+
+def test_provide_a_context() -> None:
+    context = Context.make(Greeting, "hello").add(Counter, [1])
+    eff = Effect.all((Effect.service(Greeting), Effect.service(Counter))).provide(context)
+    assert Effect.run_sync(eff) == ("hello", [1])
+
+
+def test_a_context_is_provided_only_inside_and_shadows_outer_services() -> None:
+    @Effect.fn
+    def body() -> Gen[list[str], Never, Greeting]:
+        before = yield from Effect.service(Greeting)
+        inner = yield from Effect.service(Greeting).provide(Context.make(Greeting, "inner"))
+        after = yield from Effect.service(Greeting)
+        return [before, inner, after]
+
+    assert Effect.run_sync(provided(body().provide_service(Greeting, "outer"))) == ["outer", "inner", "outer"]
+
+
+def test_context_add_and_merge_return_new_contexts_where_later_services_win() -> None:
+    base = Context.make(Greeting, "first")
+    added = base.add(Greeting, "second")
+    other = Context.make(Greeting, "third").add(Counter, [3])
+    merged = base.merge(other)
+    assert Effect.run_sync(provided(Effect.service(Greeting).provide(base))) == "first"
+    assert Effect.run_sync(provided(Effect.service(Greeting).provide(added))) == "second"
+    assert Effect.run_sync(provided(Effect.service(Greeting).provide(merged))) == "third"
+    assert (len(base), len(merged), Counter in merged, Counter in base) == (1, 2, True, False)
+    assert repr(merged) == "Context(Greeting, Counter)"
+    assert len(Context.empty()) == 0
+    assert Effect.run_sync(Effect.succeed(1).provide(Context.empty())) == 1
+
+
+def test_provide_rejects_anything_but_a_layer_or_a_context_when_called() -> None:
+    eff = Effect.service(Greeting)
+    with pytest.raises(TypeError, match=r"provide takes a Layer or a Context, got dict \(build a Context"):
+        eff.provide({Greeting: "hi"})  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"provide takes a Layer or a Context, got str$"):
+        eff.provide("hi")  # type: ignore[call-overload]
 
 
 def test_random_is_a_default_service_and_seedable() -> None:

@@ -23,7 +23,7 @@ from ._internal.errors import (
     TimeoutException,
     UnknownException,
 )
-from ._internal.layer import Layer
+from ._internal.layer import Context, Layer
 from ._internal.logger import Logger, LoggerService, LogLevel, StdlibLogger
 from ._internal.random import Random, RandomService
 from ._internal.runtime import AsyncInSyncError, NonEffectYieldedError
@@ -46,6 +46,7 @@ __all__ = [
     "Clock",
     "ClockService",
     "Concurrency",
+    "Context",
     "Die",
     "Duration",
     "DurationInput",

@@ -6,9 +6,9 @@ Enable it in the mypy configuration::
     plugins = durable_effect.mypy
 
 Then ``eff.catch_tag(NotFound, h)`` removes ``NotFound`` from ``E``, ``eff.catch_tags(NotFound=h1, Timeout=h2)``
-removes both, ``eff.provide_service(T, impl)`` and ``eff.provide(layer)`` remove what they provide from ``R``,
-``Effect.scoped(eff)`` removes ``Scope``, and ``Effect.run_*`` name the services still missing. Without the
-plugin the same code type-checks with nothing removed. See ``docs/typing.md``.
+removes both, ``eff.provide_service(T, impl)`` and ``eff.provide(layer_or_context)`` remove what they provide
+from ``R``, ``Effect.scoped(eff)`` removes ``Scope``, and ``Effect.run_*`` name the services still missing.
+Without the plugin the same code type-checks with nothing removed. See ``docs/typing.md``.
 
 Supported mypy versions: ``>=1.19,<2.5`` (see :data:`SUPPORTED_MYPY`).
 """

@@ -4,6 +4,7 @@ from typing import Final
 
 EFFECT: Final = "durable_effect.effect._internal.core.Effect"
 LAYER: Final = "durable_effect.effect._internal.layer.Layer"
+CONTEXT: Final = "durable_effect.effect._internal.layer.Context"
 TAG: Final = "durable_effect.effect._internal.context.Tag"
 SCOPE: Final = "durable_effect.effect._internal.scope.Scope"
 TAGGED_ERROR: Final = "durable_effect.effect._internal.errors.TaggedError"

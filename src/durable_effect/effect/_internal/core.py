@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .context import Context, Tag
     from .duration import DurationInput
     from .errors import NoSuchElementException, TimeoutException, UnknownException
+    from .layer import Context as ServiceContext
     from .layer import Layer
     from .schedule import Schedule
     from .scope import Scope
@@ -573,14 +574,20 @@ class Effect(  # type: ignore[type-var]
 
         return Provide(self, extend)
 
-    def provide(self, layer: Layer[Any, E2, R2]) -> Effect[A, E | E2, R | R2]:
-        """Build ``layer`` (once), run this effect with its services, then release its resources.
+    @overload
+    def provide(self, layer: Layer[Any, E2, R2], /) -> Effect[A, E | E2, R | R2]: ...
+    @overload
+    def provide(self, context: ServiceContext[Any], /) -> Effect[A, E, R]: ...
+    def provide(self, layer_or_context: Layer[Any, Any, Any] | ServiceContext[Any], /) -> Effect[A, Any, Any]:
+        """Provide a ``Layer`` or a ``Context`` to this effect.
 
-        With the mypy plugin the services the layer provides leave ``R``.
+        A layer is built (each layer object in it once), this effect runs with its services, then its resources
+        are released; a context's services are provided as they are. Anything else is a ``TypeError`` here.
+        With the mypy plugin the services provided leave ``R``.
         """
-        from .layer import provide_layer
+        from .layer import provide_any
 
-        return provide_layer(self, layer)
+        return provide_any(self, layer_or_context)
 
     # ---------------------------------------------------------------- logging
 

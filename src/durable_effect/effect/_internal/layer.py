@@ -2,11 +2,12 @@
 
 Within one ``provide`` a layer is built at most once: the build threads a memo, keyed by the layer object, through
 every ``merge`` and ``provide`` of the graph, so a layer used in several places is shared (and released once).
+A :class:`Context` is the already-built form: services by tag, provided as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, Never, TypeVar, overload
 
 from .context import Tag
@@ -137,6 +138,48 @@ class Layer(Generic[ROut, E, RIn]):
         return Suspend(lookup)
 
 
+class Context(Generic[ROut]):
+    """Services that are already built, by tag: ``eff.provide(context)`` provides them as they are.
+
+    ``Context.make(Tag, service)`` starts one, ``add`` and ``merge`` extend it (returning a new context; a later
+    service for the same tag wins), ``Context.empty()`` holds nothing. ``ROut`` is the union of its tags.
+    """
+
+    __slots__ = ("_services",)
+
+    def __init__(self, services: Services, /) -> None:
+        # Not for direct use: ``make``/``empty``/``add``/``merge`` keep ``ROut`` in step with the services.
+        self._services = services
+
+    @staticmethod
+    def empty() -> Context[Never]:
+        """A context with no services."""
+        return Context({})
+
+    @staticmethod
+    def make(tag: type[Tag[I, S]], service: S) -> Context[I]:
+        """A context holding ``service`` for ``tag``."""
+        return Context({tag: service})
+
+    def add(self, tag: type[Tag[I, S]], service: S) -> Context[ROut | I]:
+        """This context with ``service`` for ``tag`` too."""
+        return Context({**self._services, tag: service})
+
+    def merge(self, other: Context[O1]) -> Context[ROut | O1]:
+        """The services of both contexts (``other``'s win where both have a tag)."""
+        return Context({**self._services, **other._services})
+
+    def __len__(self) -> int:
+        return len(self._services)
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._services
+
+    def __repr__(self) -> str:
+        tags = ", ".join(getattr(tag, "__name__", repr(tag)) for tag in self._services)
+        return f"Context({tags})"
+
+
 def provide_layer(effect: Effect[B, E2, R2], layer: Layer[Any, Any, Any]) -> Effect[B, Any, Any]:
     def run() -> Effect[B, Any, Any]:
         scope = ScopeService()
@@ -147,3 +190,22 @@ def provide_layer(effect: Effect[B, E2, R2], layer: Layer[Any, Any, Any]) -> Eff
         return OnExit(layer._memoized(scope, {}).flat_map(with_services), scope.close)
 
     return Suspend(run)
+
+
+def provide_context(effect: Effect[B, E2, R2], context: Context[Any]) -> Effect[B, Any, Any]:
+    services = context._services
+    return Provide(effect, lambda ctx: {**ctx, **services})
+
+
+def provide_any(effect: Effect[B, E2, R2], layer_or_context: object) -> Effect[B, Any, Any]:
+    """``provide`` of either form; anything else is a ``TypeError`` now rather than a defect when it runs."""
+    if isinstance(layer_or_context, Layer):
+        return provide_layer(effect, layer_or_context)
+    if isinstance(layer_or_context, Context):
+        return provide_context(effect, layer_or_context)
+    hint = (
+        " (build a Context with Context.make(tag, service).add(...), or use provide_service)"
+        if isinstance(layer_or_context, Mapping)
+        else ""
+    )
+    raise TypeError(f"provide takes a Layer or a Context, got {type(layer_or_context).__name__}{hint}")

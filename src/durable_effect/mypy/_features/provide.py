@@ -5,6 +5,7 @@
   the service type).
 - ``eff.provide(layer)`` with ``layer: Layer[ROut, E2, RIn]``: ``R`` loses every member of ``ROut`` and gains
   ``RIn``, the layer's own requirements (``E`` gains ``E2``, as in the plain signature).
+- ``eff.provide(context)`` with ``context: Context[ROut]``: ``R`` loses every member of ``ROut``.
 - ``layer.provide(other)``: ``layer``'s requirements lose what ``other`` builds and gain what ``other`` needs.
 
 For ``provide`` the signature hook frees the requirement argument of the declared result (see
@@ -17,7 +18,7 @@ from mypy.nodes import NameExpr
 from mypy.plugin import MethodContext, MethodSigContext
 from mypy.types import AnyType, FunctionLike, Instance, ProperType, Type, TypeOfAny
 
-from .._consts import EFFECT, LAYER, TAG
+from .._consts import CONTEXT, EFFECT, LAYER, TAG
 from .._typeops import (
     as_instance,
     class_of,
@@ -64,7 +65,11 @@ def provide(ctx: MethodContext) -> Type:
     result = as_instance(ctx.default_return_type, EFFECT)
     if result is None:
         return ctx.default_return_type
-    return with_arg(result, 2, _requirements_after(type_args(ctx.type, EFFECT, 2), _layer_argument(ctx)))
+    required = type_args(ctx.type, EFFECT, 2)
+    context = _argument(ctx, CONTEXT)
+    if context is not None:
+        return with_arg(result, 2, union(_remove(required, members(context.args[0]))))
+    return with_arg(result, 2, _requirements_after(required, _argument(ctx, LAYER)))
 
 
 def layer_provide_signature(ctx: MethodSigContext) -> FunctionLike:
@@ -75,7 +80,7 @@ def layer_provide(ctx: MethodContext) -> Type:
     result = as_instance(ctx.default_return_type, LAYER)
     if result is None:
         return ctx.default_return_type
-    return with_arg(result, 2, _requirements_after(type_args(ctx.type, LAYER, 2), _layer_argument(ctx)))
+    return with_arg(result, 2, _requirements_after(type_args(ctx.type, LAYER, 2), _argument(ctx, LAYER)))
 
 
 def _requirements_after(required: list[ProperType], layer: Instance | None) -> ProperType:
@@ -85,17 +90,18 @@ def _requirements_after(required: list[ProperType], layer: Instance | None) -> P
     return union([*_remove(required, members(layer.args[0])), layer.args[2]])
 
 
-def _layer_argument(ctx: MethodContext) -> Instance | None:
+def _argument(ctx: MethodContext, fullname: str) -> Instance | None:
+    """The single argument as a ``Layer`` or ``Context`` (``fullname``), or ``None`` if it is not one."""
     if len(ctx.arg_types) < 1 or len(ctx.arg_types[0]) != 1:
         return None
-    layer = as_instance(ctx.arg_types[0][0], LAYER)
-    if layer is None or not has_any(members(layer.args[0])) or isinstance(ctx.args[0][0], NameExpr):
-        return layer
-    # ``provide`` takes ``Layer[Any, E2, R2]``; with that as context mypy infers an inline
+    argument = as_instance(ctx.arg_types[0][0], fullname)
+    if argument is None or not has_any(members(argument.args[0])) or isinstance(ctx.args[0][0], NameExpr):
+        return argument
+    # ``provide`` takes ``Layer[Any, E2, R2]`` or ``Context[Any]``; with that as context mypy infers an inline
     # ``Layer.succeed(T, impl)`` as ``Layer[Any, ...]``. Its own type, without the context, says what it builds.
     with ctx.api.msg.filter_errors():
-        own = as_instance(ctx.api.get_expression_type(ctx.args[0][0]), LAYER)
-    return own if own is not None else layer
+        own = as_instance(ctx.api.get_expression_type(ctx.args[0][0]), fullname)
+    return own if own is not None else argument
 
 
 def _remove(required: list[ProperType], provided: list[ProperType]) -> list[ProperType]:
