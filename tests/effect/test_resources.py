@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Never
 
 import anyio
@@ -234,3 +235,30 @@ def test_a_release_runs_with_the_services_of_its_acquisition() -> None:
     resource = Effect.acquire_release(Effect.service(Db), release).provide_service(Db, "db of the acquisition")
     assert Effect.run_sync(Effect.scoped(resource)) == "db of the acquisition"
     assert seen == ["db of the acquisition"]  # though the scope closes where Db is not provided
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_native_cancel_during_a_finalizer_still_runs_the_others(anyio_backend: str) -> None:
+    # asyncio only: a second Task.cancel() gets through a shield, cutting the running finalizer short.
+    events: list[str] = []
+    release_started = asyncio.Event()
+
+    async def slow_release() -> None:
+        release_started.set()
+        await asyncio.Event().wait()  # until cancelled
+
+    program = (
+        Effect.never.ensuring(Effect.sync(lambda: events.append("second")))
+        .ensuring(Effect.promise(slow_release))
+        .ensuring(Effect.sync(lambda: events.append("third")))
+    )
+    # the inner ensuring runs first: "second", then the slow release, then "third"
+    task = asyncio.ensure_future(Effect.run_promise_exit(program))
+    await asyncio.sleep(0)
+    task.cancel()  # interrupts the program: finalizers start
+    await release_started.wait()
+    task.cancel()  # a second native cancel cuts the slow release short
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert events == ["second", "third"]

@@ -193,11 +193,15 @@ async def run_loop(effect: Effect[Any, Any, Any], ctx: Context, sync: bool) -> E
                 except BaseException as exc:
                     if cancel_exc is None:
                         cancel_exc = anyio.get_cancelled_exc_class()
-                    if shield or not isinstance(exc, cancel_exc):
+                    if not isinstance(exc, cancel_exc):
                         raise
-                    # Interrupted: unwind with Interrupt, run finalizers shielded, re-raise at the end.
-                    cancelled = exc
-                    shield += 1
+                    # Interrupted: unwind with Interrupt, run finalizers shielded, re-raise at the end. (While
+                    # shielded, only a native asyncio Task.cancel() gets here: the step it cut short fails with
+                    # Interrupt and the remaining finalizers still run.)
+                    if cancelled is None:
+                        cancelled = exc
+                    if not shield:
+                        shield += 1
                     ok, value = False, Interrupt()
                     continue
                 if isinstance(exit_, Success):
