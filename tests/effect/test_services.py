@@ -374,6 +374,14 @@ def test_a_service_tag_cannot_be_subclassed() -> None:
             pass
 
 
+def test_a_tag_is_named_after_its_own_class() -> None:
+    """The type checker knows a tag by the name in ``Tag["Name", S]``: another class's name would be a lie."""
+    with pytest.raises(TypeError, match='first argument is its own class name, "Replica"'):
+
+        class Replica(Tag["Greeting", str]):
+            pass
+
+
 class Settings(Tag["Settings", str]):
     @classmethod
     def default(cls) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, ForwardRef, Generic, TypeVar, get_args, get_origin
 
 Id = TypeVar("Id")
 S = TypeVar("S")
@@ -24,6 +24,17 @@ class Tag(Generic[Id, S]):
                 # A service is provided and looked up by its exact tag class: a subclass would be a different
                 # requirement that providing the parent does not satisfy.
                 raise TypeError(f"service tag {base.__name__} cannot be subclassed; declare a new Tag instead")
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Tag:
+                identity = get_args(base)[0]
+                name = identity.__forward_arg__ if isinstance(identity, ForwardRef) else identity
+                if isinstance(name, str) and name != cls.__name__:
+                    # The type checker takes the identity from this name: another class's would let providing
+                    # that class satisfy this one's requirement.
+                    raise TypeError(
+                        f'class {cls.__name__}(Tag["{name}", ...]): a tag\'s first argument is its own class name, '
+                        f'"{cls.__name__}"'
+                    )
         cls.key = f"{cls.__module__}.{cls.__qualname__}"
 
     def __init__(self) -> None:
