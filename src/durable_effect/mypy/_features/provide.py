@@ -8,6 +8,10 @@
 - ``eff.provide(context)`` with ``context: Context[ROut]``: ``R`` loses every member of ``ROut``.
 - ``layer.provide(other)``: ``layer``'s requirements lose what ``other`` builds and gain what ``other`` needs.
 
+Only the bound form is computed. Called through the class (``Effect.provide(eff, layer)``), the receiver is the
+first argument rather than ``ctx.type``; such a call keeps the plain signature and result (``R | R2``), which
+removes nothing but never claims a service is provided when it is not.
+
 For ``provide`` the signature hook frees the requirement argument of the declared result (see
 :func:`~durable_effect.mypy._typeops.decouple_result`) and the return hook computes it.
 """
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 from mypy.nodes import NameExpr
 from mypy.plugin import MethodContext, MethodSigContext
-from mypy.types import AnyType, FunctionLike, Instance, ProperType, Type, TypeOfAny
+from mypy.types import AnyType, CallableType, FunctionLike, Instance, ProperType, Type, TypeOfAny
 
 from .._consts import CONTEXT, EFFECT, LAYER, TAG
 from .._typeops import (
@@ -58,12 +62,14 @@ def provide_service(ctx: MethodContext) -> Type:
 
 
 def provide_signature(ctx: MethodSigContext) -> FunctionLike:
+    if not _bound_signature(ctx.default_signature):
+        return ctx.default_signature
     return decouple_result(ctx.default_signature, EFFECT, 2)
 
 
 def provide(ctx: MethodContext) -> Type:
     result = as_instance(ctx.default_return_type, EFFECT)
-    if result is None:
+    if result is None or not _bound_call(ctx):
         return ctx.default_return_type
     required = type_args(ctx.type, EFFECT, 2)
     context = _argument(ctx, CONTEXT)
@@ -73,14 +79,26 @@ def provide(ctx: MethodContext) -> Type:
 
 
 def layer_provide_signature(ctx: MethodSigContext) -> FunctionLike:
+    if not _bound_signature(ctx.default_signature):
+        return ctx.default_signature
     return decouple_result(ctx.default_signature, LAYER, 2)
 
 
 def layer_provide(ctx: MethodContext) -> Type:
     result = as_instance(ctx.default_return_type, LAYER)
-    if result is None:
+    if result is None or not _bound_call(ctx):
         return ctx.default_return_type
     return with_arg(result, 2, _requirements_after(type_args(ctx.type, LAYER, 2), _argument(ctx, LAYER)))
+
+
+def _bound_signature(sig: CallableType) -> bool:
+    """Whether ``sig`` is the bound method (one parameter), not the class's function that also takes ``self``."""
+    return len(sig.arg_types) == 1
+
+
+def _bound_call(ctx: MethodContext) -> bool:
+    """Whether the call is ``receiver.provide(x)``, so that ``ctx.type`` is the receiver and the argument ``x``."""
+    return len(ctx.arg_types) == 1
 
 
 def _requirements_after(required: list[ProperType], layer: Instance | None) -> ProperType:
