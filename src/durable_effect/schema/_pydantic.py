@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any, Generic, TypeVar, cast
 
 from . import JSON, SchemaIssues
@@ -9,8 +11,29 @@ from . import JSON, SchemaIssues
 T = TypeVar("T")
 
 
+@functools.cache
+def _options() -> tuple[dict[str, Any], dict[str, Any]]:
+    """How to dump and validate so that what is dumped validates back to an equal value, whatever aliases a
+    model declares (``alias``, ``serialization_alias``, ``validation_alias``, ``populate_by_name``).
+
+    Data is dumped by field name and validated accepting the field name as well as the alias, so a stored value
+    reads back, and a client may still send the alias. Pydantic before 2.11 cannot validate by name on demand:
+    there the data is dumped by alias, which fits the common ``alias=`` case. Computed fields are left out
+    (where pydantic can) since a model that forbids extra fields would refuse them back.
+    """
+    from pydantic import TypeAdapter
+
+    by_name = "by_name" in inspect.signature(TypeAdapter.validate_python).parameters
+    validate: dict[str, Any] = {"by_alias": True, "by_name": True} if by_name else {}
+    dump: dict[str, Any] = {"mode": "json", "warnings": "error", "round_trip": True, "by_alias": not by_name}
+    if "exclude_computed_fields" in inspect.signature(TypeAdapter.dump_python).parameters:
+        dump["exclude_computed_fields"] = True
+    return dump, validate
+
+
 class PydanticSchema(Generic[T]):
-    """Validates with ``pydantic.TypeAdapter(type_)`` and encodes in JSON mode."""
+    """Validates with ``pydantic.TypeAdapter(type_)`` and encodes in JSON mode, so that ``decode(encode(value))``
+    equals ``value`` whatever aliases the type's fields have."""
 
     def __init__(self, type_: Any) -> None:
         try:
@@ -25,6 +48,7 @@ class PydanticSchema(Generic[T]):
         except Exception as exc:
             raise TypeError(f"{type_!r} cannot be used as a schema: {exc}") from exc
         self._name = getattr(type_, "__name__", None) or repr(type_)
+        self._dump_options, self._validate_options = _options()
 
     @property
     def name(self) -> str:
@@ -34,7 +58,7 @@ class PydanticSchema(Generic[T]):
         from pydantic import ValidationError
 
         try:
-            return cast(T, self._adapter.validate_python(data))
+            return cast(T, self._adapter.validate_python(data, **self._validate_options))
         except ValidationError as exc:
             issues = [
                 f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}" for error in exc.errors()
@@ -45,6 +69,6 @@ class PydanticSchema(Generic[T]):
         from pydantic import ValidationError
 
         try:
-            return cast(JSON, self._adapter.dump_python(value, mode="json", warnings="error"))
+            return cast(JSON, self._adapter.dump_python(value, **self._dump_options))
         except (ValidationError, ValueError, TypeError, Warning) as exc:
             raise SchemaIssues([f"cannot encode {value!r}: {exc}"]) from exc
