@@ -205,6 +205,8 @@ class NoTag(enum.Enum):
 
 def tag_of(info: TypeInfo) -> str | NoTag:
     """The ``_tag`` of instances of ``info``: recorded when the class was analyzed, else derived from its body."""
+    if info.fullname == TAGGED_ERROR:
+        return "TaggedError"
     recorded = info.metadata.get(METADATA_KEY)
     if recorded is not None and "tag" in recorded:
         tag = recorded["tag"]
@@ -215,6 +217,41 @@ def tag_of(info: TypeInfo) -> str | NoTag:
     if own is None:
         # TaggedError.__init_subclass__ gives a class without its own _tag its name.
         return info.name if info.has_base(TAGGED_ERROR) else NoTag.UNKNOWN
+    return _declared_value(own)
+
+
+def mro_tags(info: TypeInfo) -> list[str | NoTag]:
+    """The ``_tag`` set by each class of ``info``'s MRO in its own namespace: a string matches those errors.
+
+    ``NoTag.UNKNOWN`` stands for a class whose ``_tag`` cannot be read; an empty list means no ``_tag`` at all.
+    """
+    inherited: dict[str, object] = {}
+    for base in info.mro:
+        recorded = base.metadata.get(METADATA_KEY)
+        found = recorded.get("inherited") if recorded is not None else None
+        if isinstance(found, dict):
+            for name, tag in found.items():
+                if isinstance(tag, str) or name not in inherited:
+                    inherited[name] = tag
+    result: list[str | NoTag] = []
+    for base in info.mro:
+        if base.fullname == TAGGED_ERROR or base.has_base(TAGGED_ERROR):
+            result.append(tag_of(base))
+            continue
+        own = base.names.get("_tag")
+        if own is None:
+            continue
+        if base.fullname in inherited:
+            tag = inherited[base.fullname]
+            result.append(tag if isinstance(tag, str) else NoTag.UNKNOWN)
+        elif not isinstance(own.node, Var) or own.node.has_explicit_value or own.node.is_final:
+            result.append(_declared_value(own))
+        # else ``_tag: ClassVar[str]`` alone: the class sets nothing
+    return [tag for tag in result if tag is not NoTag.ABSENT]
+
+
+def _declared_value(own: SymbolTableNode) -> str | NoTag:
+    """The string a class body binds to ``_tag``, if mypy's types say it (a ``Final`` or ``Literal`` string)."""
     if isinstance(own.node, Var):
         if isinstance(own.node.final_value, str):
             return own.node.final_value
@@ -278,9 +315,11 @@ def split_by_class(errors: Sequence[ProperType], tag: TypeInfo) -> Split:
 def split_by_tag(errors: Sequence[ProperType], tag: str, lookup: Lookup) -> Split:
     """Catching by string matches errors whose class or a base of it declares that ``_tag``.
 
-    A member with that tag leaves ``E`` (its subclasses are caught too, as with the class form). A subclass
-    (defined in the member's module) that has the tag makes the string valid and is handed to the handler,
-    though its base stays in ``E``.
+    A member whose class or a base of it has that tag leaves ``E`` (its subclasses are caught too, as with the
+    class form). A member with a tag the plugin cannot read may match: the handler may receive it, and it stays
+    in ``E``. So does ``TaggedError`` itself, whose values may be of any subclass. A subclass (defined in the
+    member's module) that has the tag makes the string valid and is handed to the handler, though its base
+    stays in ``E``.
     """
     split = Split()
     for member in errors:
@@ -290,22 +329,19 @@ def split_by_tag(errors: Sequence[ProperType], tag: str, lookup: Lookup) -> Spli
                 split.found = True
             split.rest.append(member)
             continue
-        own = tag_of(member.type)
-        if own is NoTag.ABSENT:
-            split.rest.append(member)
-            continue
-        if own is NoTag.UNKNOWN:
-            split.caught.append(member)
-            split.found = True
-            split.rest.append(member)
-            continue
-        descendants = descendant_tags(member.type)
-        if own == tag:
+        tags = mro_tags(member.type)
+        if tag in tags:
             split.found = True
             split.caught.append(member)
             continue
         split.rest.append(member)
-        for fullname, other in descendants.items():
+        if NoTag.UNKNOWN in tags or member.type.fullname == TAGGED_ERROR:
+            split.caught.append(member)
+            split.found = True
+            continue
+        if not tags:
+            continue
+        for fullname, other in descendant_tags(member.type).items():
             if other is None:
                 split.caught.append(member)
                 split.found = True
