@@ -18,6 +18,7 @@ import pytest
 
 from durable_effect import Effect, Gen
 from durable_effect.backends.cloudflare import (
+    MAX_VALUE_BYTES,
     RECORD_KEY,
     AlarmFailed,
     BindingTransport,
@@ -188,12 +189,12 @@ async def test_store_commits_record_and_alarm_without_an_await_between() -> None
     store = store_of(storage)
     assert await store.load("task:pinger:a") is None
     await store.save("task:pinger:a", record(alarm=123), 123, True)
-    assert storage.log[1:] == [("put", 1), ("setAlarm", 1)]  # both issued before awaiting either
+    assert storage.log[1:] == [("setAlarm", 1), ("put", 1)]  # both issued before awaiting either
     assert json.loads(storage.data[RECORD_KEY])["alarm"] == 123
     assert storage.alarm_at() == 123
 
     await store.save("task:pinger:a", None, None, True)
-    assert storage.log[3:] == [("delete", 3), ("deleteAlarm", 3)]
+    assert storage.log[3:] == [("deleteAlarm", 3), ("delete", 3)]
     assert storage.data == {}
     assert storage.alarm_at() is None
     assert store.ops == {"reads": 1, "writes": 2, "alarm_writes": 2}
@@ -232,11 +233,38 @@ async def test_store_failures_are_typed_and_forget_the_cached_record() -> None:
     with pytest.raises(SchedulerError) as alarm_failure:
         await store.save("task:pinger:a", record(n=3), 99, True)
     assert alarm_failure.value.operation == "set_alarm"
+    assert (await store.load("task:pinger:a")) == record(n=1)  # the record written with it was put back
 
     storage.fail["get"] = RuntimeError("gone")
     with pytest.raises(StorageError) as get_failure:
         await store_of(storage).load("task:pinger:a")
     assert get_failure.value.operation == "get"
+
+
+@pytest.mark.anyio
+async def test_store_keeps_neither_half_when_one_fails() -> None:
+    # Coalesced writes are not atomic when one of them fails: the store puts the other half back.
+    storage = FakeStorage()
+    store = store_of(storage)
+    await store.save("task:pinger:a", record(n=1, alarm=500), 500, True)
+
+    storage.fail["put"] = RuntimeError("SQLITE_TOOBIG")  # fails after the alarm change was kept
+    with pytest.raises(StorageError):
+        await store.save("task:pinger:a", record(n=2, alarm=None), None, True)
+    assert storage.alarm_at() == 500 and json.loads(storage.data[RECORD_KEY])["n"] == 1
+
+    too_big = record(n=3, blob="x" * MAX_VALUE_BYTES)
+    writes = len(storage.log)
+    with pytest.raises(StorageError, match="over the 2,000,000"):
+        await store.save("task:pinger:a", too_big, 900, True)
+    assert len(storage.log) == writes and storage.alarm_at() == 500  # refused before anything was issued
+
+
+@pytest.mark.anyio
+async def test_store_sets_a_past_or_zero_alarm_as_due_at_once() -> None:
+    storage = FakeStorage()
+    await store_of(storage).save("task:pinger:a", record(alarm=0), 0, True)
+    assert storage.alarm_at() == 1  # setAlarm refuses times <= 0
 
 
 @pytest.mark.anyio

@@ -183,8 +183,9 @@ class _TaskContext(_StateAccess[S]):
         return Effect.sync(write)
 
 
-MAX_ALARM_MS = 8_640_000_000_000_000
-"""The latest alarm time (epoch ms): the range of a JavaScript ``Date``, which every backend can store."""
+MAX_ALARM_MS = 9_223_372_036_854
+"""The latest alarm time (epoch ms, 2262-04-11): a Cloudflare alarm is held as int64 nanoseconds, and every
+backend must be able to arm what a handler schedules."""
 
 
 def _alarm_time(epoch_ms: int, what: str) -> int:

@@ -12,10 +12,11 @@ Importing this package does not need the Workers runtime; building the class doe
 from ._host import AlarmFailed, JobsHost, workers_tracker
 from ._interop import fetch_send
 from ._object import make_jobs_class
-from ._store import RECORD_KEY, DurableObjectStore
+from ._store import MAX_VALUE_BYTES, RECORD_KEY, DurableObjectStore
 from ._transport import BindingTransport, binding_transport
 
 __all__ = [
+    "MAX_VALUE_BYTES",
     "RECORD_KEY",
     "AlarmFailed",
     "BindingTransport",

@@ -13,6 +13,7 @@ storage read. A failed write forgets it, so the next load reads storage again.
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
 
 RECORD_KEY: Final = "record"
 """The storage key of the instance record (JSON text)."""
+
+MAX_VALUE_BYTES: Final = 2_000_000
+"""The most a SQLite-backed Durable Object holds under one key (key and value: 2 MB)."""
+
+_log = logging.getLogger("durable_effect.cloudflare")
 
 _UNKNOWN: Final = object()
 
@@ -79,32 +85,76 @@ class DurableObjectStore:
         self, instance_id: str, record: dict[str, Any] | None, alarm: int | None, alarm_changed: bool
     ) -> None:
         text = None if record is None else json.dumps(record, separators=(",", ":"))
-        storage = self._storage
         operation = "delete" if text is None else "put"
         alarm_operation = "delete_alarm" if alarm is None else "set_alarm"
+        if text is not None and len(text.encode()) > MAX_VALUE_BYTES:
+            # Refused before anything is issued: a value over the limit fails after the alarm change it was
+            # coalesced with has been kept.
+            raise StorageError(
+                operation=operation,
+                cause=f"the record is {len(text.encode()):,} bytes, over the {MAX_VALUE_BYTES:,} a value holds",
+            )
+        if alarm is not None:
+            alarm = max(int(alarm), 1)  # setAlarm refuses times <= 0; any past time fires at once
+        storage = self._storage
+        previous = self._cached
         self._cached = _UNKNOWN  # until the write is confirmed
-        try:
-            # No await between these calls: the runtime coalesces them into one atomic write.
-            write = storage.delete(RECORD_KEY) if text is None else storage.put(RECORD_KEY, text)
-        except Exception as exc:
-            raise StorageError(operation=operation, cause=_describe(exc)) from exc
+        # No await between these calls: the runtime coalesces them into one atomic write. The alarm change goes
+        # first, so that one refused at once (a bad time) leaves nothing issued.
         schedule = None
         if alarm_changed:
             try:
                 schedule = storage.deleteAlarm() if alarm is None else storage.setAlarm(alarm)
             except Exception as exc:
-                await _settle(write)
                 raise SchedulerError(operation=alarm_operation, cause=_describe(exc)) from exc
-        write_error = await _settle(write)
+        try:
+            write = storage.delete(RECORD_KEY) if text is None else storage.put(RECORD_KEY, text)
+        except Exception as exc:
+            if schedule is not None:
+                await self._undo_alarm(schedule, previous)
+            raise StorageError(operation=operation, cause=_describe(exc)) from exc
         schedule_error = None if schedule is None else await _settle(schedule)
-        if write_error is not None:
-            raise StorageError(operation=operation, cause=_describe(write_error)) from write_error
-        if schedule_error is not None:
+        write_error = await _settle(write)
+        if write_error is not None or schedule_error is not None:
+            # Not one atomic write after all: one half may have been kept. Put it back.
+            if write_error is not None and schedule is not None and schedule_error is None:
+                await self._restore_alarm(previous)
+            if schedule_error is not None and write_error is None:
+                await self._restore_record(previous)
+            if write_error is not None:
+                raise StorageError(operation=operation, cause=_describe(write_error)) from write_error
+            assert schedule_error is not None
             raise SchedulerError(operation=alarm_operation, cause=_describe(schedule_error)) from schedule_error
         self._cached = text
         self.ops["writes"] += 1
         if alarm_changed:
             self.ops["alarm_writes"] += 1
+
+    async def _undo_alarm(self, schedule: Awaitable[Any], previous: object) -> None:
+        if await _settle(schedule) is None:
+            await self._restore_alarm(previous)
+
+    async def _restore_alarm(self, previous: object) -> None:
+        """Set the alarm back to what the committed record says (best effort: the call fails either way)."""
+        try:
+            text = await self._text() if previous is _UNKNOWN else previous
+            due = None if text is None else json.loads(text).get("alarm")  # type: ignore[arg-type]
+            await (self._storage.deleteAlarm() if due is None else self._storage.setAlarm(max(int(due), 1)))
+        except Exception as exc:
+            _log.error("could not put the alarm back after a failed write: %s", _describe(exc))
+
+    async def _restore_record(self, previous: object) -> None:
+        """Write the record back as it was before a write whose alarm change failed (best effort)."""
+        if previous is _UNKNOWN:
+            _log.error("a failed alarm change left a new record: the previous one was not known")
+            return
+        try:
+            if previous is None:
+                await self._storage.delete(RECORD_KEY)
+            else:
+                await self._storage.put(RECORD_KEY, previous)
+        except Exception as exc:
+            _log.error("could not put the record back after a failed alarm change: %s", _describe(exc))
 
     # ---------------------------------------------------------------- helpers
 
