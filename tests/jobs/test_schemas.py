@@ -3,14 +3,17 @@ schema rejects is reported as ``SchemaIssues`` (a ``ValidationError`` from a job
 
 from __future__ import annotations
 
-from typing import Never
+import datetime
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Never
 
 import pytest
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
 
 from durable_effect import Effect, Gen
-from durable_effect.jobs import Continuous, ContinuousContext, create_durable_jobs
-from durable_effect.schema import Schema, to_schema
+from durable_effect.jobs import Continuous, ContinuousContext, ValidationError, create_durable_jobs
+from durable_effect.schema import DataclassSchema, Schema, SchemaIssues, to_schema
 from durable_effect.testing import JobsHarness
 
 from ._support import MINUTE, START, run
@@ -91,3 +94,148 @@ async def test_a_job_whose_pydantic_state_has_an_alias_runs() -> None:
     await run(client.start("a", input=Aliased(userId=7)))
     await h.advance(MINUTE)
     assert await run(client.get_state("a")) == Aliased(userId=7, runs=2)
+
+
+# ---------------------------------------------------------------- dataclasses: encode checks what it writes
+
+
+@dataclass(frozen=True)
+class Counter:
+    n: int
+    label: str = ""
+
+
+def test_a_dataclass_encode_refuses_a_field_of_the_wrong_type() -> None:
+    schema = DataclassSchema(Counter)
+    with pytest.raises(SchemaIssues) as info:
+        schema.encode(Counter(n="2", label=3))  # type: ignore[arg-type]
+    assert info.value.issues == ["n: expected int, got str", "label: expected str, got int"]
+
+
+@dataclass(frozen=True)
+class Inner:
+    values: list[int]
+
+
+@dataclass(frozen=True)
+class Outer:
+    inner: Inner
+    by_key: dict[str, float]
+
+
+def test_a_dataclass_encode_names_a_nested_field_of_the_wrong_type() -> None:
+    schema = DataclassSchema(Outer)
+    with pytest.raises(SchemaIssues) as info:
+        schema.encode(Outer(Inner([1, "x"]), {"a": math.nan}))  # type: ignore[list-item]
+    assert info.value.issues == [
+        "inner.values[1]: expected int, got str",
+        "by_key.a: nan is NaN or infinite (JSON has neither)",
+    ]
+    value = Outer(Inner([1, 2]), {"a": 1.5})
+    assert schema.decode(schema.encode(value)) == value
+
+
+@Effect.fn
+def stringify(ctx: ContinuousContext[Counter]) -> Gen[None, Never, Never]:
+    state = yield from ctx.state
+    yield from ctx.set_state(replace(state, n=str(state.n + 1)))  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_a_dataclass_state_of_the_wrong_type_fails_the_call_and_writes_nothing() -> None:
+    ticker = Continuous.make(state_schema=Counter, schedule=Continuous.every("1 minute"), execute=stringify)
+    h = JobsHarness(create_durable_jobs({"ticker": ticker}), start_time=START)
+    with pytest.raises(ValidationError) as info:
+        await run(h.client.continuous(ticker).start("a", input=Counter(1)))
+    assert info.value.issues == ["n: expected int, got str"]
+    assert h.store.instance_ids() == []
+
+
+# ---------------------------------------------------------------- dataclasses: only JSON, types checked up front
+
+
+@dataclass(frozen=True)
+class Loose:
+    extra: Any
+
+
+@pytest.mark.parametrize("value", [{1, 2}, datetime.datetime(2024, 1, 1), {"a": (1, object())}, math.inf])
+def test_an_any_field_holds_json_only(value: object) -> None:
+    schema = DataclassSchema(Loose)
+    with pytest.raises(SchemaIssues) as info:
+        schema.encode(Loose(value))
+    assert info.value.issues[0].startswith("extra: ")
+    with pytest.raises(SchemaIssues):
+        schema.decode({"extra": value})
+    assert schema.decode(schema.encode(Loose({"a": [1, None, "b"]}))) == Loose({"a": [1, None, "b"]})
+
+
+@Effect.fn
+def stamp(ctx: ContinuousContext[Loose]) -> Gen[None, Never, Never]:
+    yield from ctx.set_state(Loose(datetime.datetime(2024, 1, 1)))
+
+
+@pytest.mark.anyio
+async def test_a_non_json_state_is_a_validation_error() -> None:
+    stamped = Continuous.make(state_schema=Loose, schedule=Continuous.every("1 minute"), execute=stamp)
+    h = JobsHarness(create_durable_jobs({"stamped": stamped}), start_time=START)
+    with pytest.raises(ValidationError) as info:
+        await run(h.client.continuous(stamped).start("a", input=Loose(1)))
+    assert info.value.issues[0].startswith("extra: not JSON data")
+    assert h.store.instance_ids() == []
+
+
+@dataclass
+class WithDate:
+    when: datetime.datetime
+
+
+@dataclass
+class WithSet:
+    tags: set[str]
+
+
+@dataclass
+class WithIntKeys:
+    counts: dict[int, int]
+
+
+@dataclass
+class WithBadNested:
+    inner: WithDate | None = None
+
+
+@pytest.mark.parametrize(
+    ("cls", "field"),
+    [
+        (WithDate, "WithDate.when"),
+        (WithSet, "WithSet.tags"),
+        (WithIntKeys, "WithIntKeys.counts"),
+        (WithBadNested, "WithDate.when"),
+    ],
+)
+def test_an_unsupported_field_type_is_refused_when_the_schema_is_made(cls: type[Any], field: str) -> None:
+    with pytest.raises(TypeError, match=field):
+        to_schema(cls)
+    with pytest.raises(TypeError, match=field):
+        Continuous.make(state_schema=cls, schedule=Continuous.every("1 minute"), execute=stamp)
+
+
+@dataclass(frozen=True)
+class Shapes:
+    point: tuple[int, int] = (0, 0)
+    path: tuple[float, ...] = ()
+    label: tuple[str, int | None] | None = None
+
+
+def test_tuple_fields_round_trip() -> None:
+    schema = DataclassSchema(Shapes)
+    for value in [Shapes(), Shapes((1, 2), (0.5, 1.5), ("a", None))]:
+        data = schema.encode(value)
+        assert schema.decode(data) == value
+    assert schema.encode(Shapes((1, 2))) == {"point": [1, 2], "path": [], "label": None}
+    assert schema.decode({"point": [3, 4]}) == Shapes((3, 4))
+    with pytest.raises(SchemaIssues, match="point: expected a list of 2 items, got 3 items"):
+        schema.decode({"point": [1, 2, 3]})
+    with pytest.raises(SchemaIssues, match=r"point\[1\]: expected int, got str"):
+        schema.encode(Shapes((1, "2")))  # type: ignore[arg-type]

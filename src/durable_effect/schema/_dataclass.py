@@ -3,33 +3,42 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, NamedTuple, TypeVar, Union
 
-from . import JSON, SchemaIssues
+from . import JSON, SchemaIssues, _json_value
 
 T = TypeVar("T")
 
-# A compiled check of one type: ``decode(data, path, issues)`` returns the decoded value, or appends what is
-# wrong to ``issues``. Each type hint is turned into one once, so a decode walks no type hints.
-_Decode = Callable[[object, str, list[str]], Any]
+# A compiled check of one type, each way: ``decode(data, path, issues)`` returns the value ``data`` stands for and
+# ``encode(value, path, issues)`` the JSON data of ``value``; both append what is wrong to ``issues`` instead.
+# Each type hint is turned into one once, when the schema is made, so neither walks type hints.
+_Check = Callable[[Any, str, list[str]], Any]
+
+
+class _Codec(NamedTuple):
+    decode: _Check
+    encode: _Check
 
 
 class DataclassSchema(Generic[T]):
-    """Decode a JSON object into the dataclass ``cls`` (checking field types) and encode it back.
+    """Decode a JSON object into the dataclass ``cls`` (checking field types) and encode it back (checking them
+    too, so a value that would not decode is never written).
 
-    Supported field types: ``str``, ``int``, ``float``, ``bool``, ``None``, ``Any``, ``list[X]``,
-    ``dict[str, X]``, unions/optionals of those, ``Literal`` and nested dataclasses.
+    Supported field types: ``str``, ``int``, ``float``, ``bool``, ``None``, ``Any`` (any JSON value),
+    ``list[X]``, ``tuple[X, ...]``, ``tuple[X, Y]``, ``dict[str, X]``, unions/optionals of those, ``Literal``
+    of strings, integers, booleans and ``None``, and nested dataclasses. Any other field type is refused when the
+    schema is made (``TypeError`` naming the field).
     """
 
     def __init__(self, cls: type[T]) -> None:
         if not dataclasses.is_dataclass(cls):
             raise TypeError(f"DataclassSchema needs a dataclass, got {cls!r}")
         self._cls = cls
-        _fields_of(cls)  # resolve the annotations now: a bad one fails at definition time
-        self._decode: _Decode = _dataclass_decoder(cls)
+        self._codec = _schema_codec(cls)
 
     @property
     def name(self) -> str:
@@ -39,7 +48,7 @@ class DataclassSchema(Generic[T]):
         if isinstance(data, self._cls):
             data = self.encode(data)
         issues: list[str] = []
-        value = self._decode(data, "", issues)
+        value = self._codec.decode(data, "", issues)
         if issues:
             raise SchemaIssues(issues)
         return typing.cast(T, value)
@@ -47,232 +56,304 @@ class DataclassSchema(Generic[T]):
     def encode(self, value: T) -> JSON:
         if not isinstance(value, self._cls):
             raise SchemaIssues([f"expected a {self.name}, got {type(value).__name__}"])
-        return typing.cast(JSON, _encode(value))
+        issues: list[str] = []
+        data = self._codec.encode(value, "", issues)
+        if issues:
+            raise SchemaIssues(issues)
+        return typing.cast(JSON, data)
 
 
-_FIELDS: dict[type[Any], dict[str, tuple[Any, bool]]] = {}
+def _at(path: str) -> str:
+    return path or "(root)"
 
 
-def _fields_of(cls: type[Any]) -> dict[str, tuple[Any, bool]]:
-    """``{field name: (resolved type, required)}`` of a dataclass, resolved once per class."""
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        fields = _FIELDS[cls] = _resolve_fields(cls)
-    return fields
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
 
 
-def _resolve_fields(cls: type[Any]) -> dict[str, tuple[Any, bool]]:
-    hints = typing.get_type_hints(cls)
-    return {
-        field.name: (
-            hints[field.name],
-            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING,
-        )
-        for field in dataclasses.fields(cls)
-    }
+# ---------------------------------------------------------------- dataclasses
+
+_CODECS: dict[type[Any], _Codec] = {}
+"""The codec of each dataclass, once all of it compiled."""
 
 
-# ---------------------------------------------------------------- decoding
+def _schema_codec(cls: type[Any]) -> _Codec:
+    """The codec of ``cls``, compiling it (and the dataclasses it refers to) if needed: a field type that is not
+    supported raises ``TypeError`` here, and then nothing of this compilation is kept."""
+    codec = _CODECS.get(cls)
+    if codec is None:
+        building: dict[type[Any], _Codec] = {}
+        codec = _dataclass_codec(cls, building)
+        _CODECS.update(building)
+    return codec
 
-_DATACLASS_DECODERS: dict[type[Any], _Decode] = {}
 
+def _dataclass_codec(cls: type[Any], building: dict[type[Any], _Codec]) -> _Codec:
+    """The codec of the dataclass ``cls``; ``building`` holds those being compiled (a field may refer to its own
+    class)."""
+    codec = _CODECS.get(cls) or building.get(cls)
+    if codec is not None:
+        return codec
+    plan: list[tuple[str, _Codec, bool]] = []
+    known: set[str] = set()
+    name = cls.__name__
 
-def _dataclass_decoder(cls: type[Any]) -> _Decode:
-    """The decoder of the dataclass ``cls``, built on first use (a field may refer to ``cls`` itself)."""
-    decoder = _DATACLASS_DECODERS.get(cls)
-    if decoder is not None:
-        return decoder
-    plan: list[tuple[str, _Decode, bool]] = []
-    names: dict[str, tuple[Any, bool]] = {}
-
-    def decode(data: object, path: str, issues: list[str]) -> Any:
+    def decode(data: Any, path: str, issues: list[str]) -> Any:
         if not isinstance(data, dict):
-            issues.append(f"{path or '(root)'}: expected an object for {cls.__name__}, got {type(data).__name__}")
+            issues.append(f"{_at(path)}: expected an object for {name}, got {type(data).__name__}")
             return None
         values: dict[str, Any] = {}
-        for name, decode_field, required in plan:
-            if name not in data:
+        for field, field_codec, required in plan:
+            if field not in data:
                 if required:
-                    issues.append(f"{path}.{name}: field required" if path else f"{name}: field required")
+                    issues.append(f"{_join(path, field)}: field required")
                 continue
-            values[name] = decode_field(data[name], f"{path}.{name}" if path else name, issues)
-        if not names.keys() >= data.keys():
-            for extra in sorted(set(data) - names.keys()):
-                issues.append(f"{path + '.' if path else ''}{extra}: unknown field")
+            values[field] = field_codec.decode(data[field], _join(path, field), issues)
+        if not known.issuperset(data):
+            for extra in sorted((key for key in data if key not in known), key=str):
+                issues.append(f"{_join(path, str(extra))}: unknown field")
         return None if issues else cls(**values)
 
-    _DATACLASS_DECODERS[cls] = decode  # before the fields: a recursive field finds it
-    try:
-        names.update(_fields_of(cls))
-        plan.extend((name, _decoder(hint), required) for name, (hint, required) in names.items())
-    except BaseException:
-        del _DATACLASS_DECODERS[cls]
-        raise
-    return decode
+    def encode(value: Any, path: str, issues: list[str]) -> Any:
+        if not isinstance(value, cls):
+            issues.append(f"{_at(path)}: expected a {name}, got {type(value).__name__}")
+            return None
+        return {
+            field: field_codec.encode(getattr(value, field), _join(path, field), issues)
+            for field, field_codec, _ in plan
+        }
+
+    codec = building[cls] = _Codec(decode, encode)  # before the fields: a recursive field finds it
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        plan.append((field.name, _codec(hints[field.name], building, f"{name}.{field.name}"), required))
+        known.add(field.name)
+    return codec
 
 
-def _decoder(hint: Any) -> _Decode:
-    """The decoder of a field type; the checks are those of the supported types, in this order."""
+# ---------------------------------------------------------------- field types
+
+
+def _codec(hint: Any, building: dict[type[Any], _Codec], where: str) -> _Codec:
+    """The codec of a field type (``where`` names the field); ``TypeError`` if the type is not supported."""
+    while isinstance(hint, typing.NewType):
+        hint = hint.__supertype__
     origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
     if hint is Any:
-        return _decode_any
-    if hint is type(None) or hint is None:
-        return _decode_none
+        return _ANY
+    if hint is None or hint is type(None):
+        return _NONE
     if origin in (Union, types.UnionType):
-        return _union_decoder(hint, [_decoder(option) for option in typing.get_args(hint)])
+        return _union_codec(hint, [_codec(option, building, where) for option in args])
     if origin is typing.Literal:
-        return _literal_decoder(typing.get_args(hint))
-    if origin is list:
-        args = typing.get_args(hint) or (Any,)
-        return _list_decoder(_decoder(args[0])) if len(args) == 1 else _malformed(list, args)
-    if origin is dict:
-        args = typing.get_args(hint) or (str, Any)
-        return _dict_decoder(_decoder(args[1])) if len(args) == 2 else _malformed(dict, args)
+        return _literal_codec(args, where)
+    if hint is list or origin is list:
+        return _list_codec(_codec(args[0] if args else Any, building, where))
+    if hint is tuple or origin is tuple:
+        if not args or (len(args) == 2 and args[1] is Ellipsis):
+            return _tuple_codec(_codec(args[0] if args else Any, building, where))
+        if args == ((),):  # ``tuple[()]`` before Python 3.11
+            args = ()
+        return _fixed_tuple_codec([_codec(item, building, where) for item in args])
+    if hint is dict or origin is dict:
+        key, value = args or (str, Any)
+        if key is not str:
+            raise TypeError(f"{where}: dict keys must be str (JSON object keys are), got {key!r}")
+        return _dict_codec(_codec(value, building, where))
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _nested_decoder(hint)
+        return _dataclass_codec(hint, building)
     if hint is float:
-        return _decode_float
-    if hint in (str, int, bool):
-        return _scalar_decoder(hint)
-    return _unsupported_decoder(hint)
+        return _FLOAT
+    if hint is str:
+        return _STR
+    if hint is int:
+        return _INT
+    if hint is bool:
+        return _BOOL
+    raise TypeError(f"{where}: unsupported field type {hint!r} (see DataclassSchema for the supported ones)")
 
 
-def _decode_any(data: object, path: str, issues: list[str]) -> Any:
-    return data
+def _json_check(data: Any, path: str, issues: list[str]) -> Any:
+    try:
+        return _json_value(data)
+    except SchemaIssues as exc:
+        issues.extend(f"{_at(path)}: {issue}" for issue in exc.issues)
+        return None
 
 
-def _decode_none(data: object, path: str, issues: list[str]) -> Any:
+_ANY = _Codec(_json_check, _json_check)
+
+
+def _check_none(data: Any, path: str, issues: list[str]) -> Any:
     if data is not None:
-        issues.append(f"{path}: expected null")
+        issues.append(f"{_at(path)}: expected null, got {type(data).__name__}")
     return None
 
 
-def _union_decoder(hint: Any, options: list[_Decode]) -> _Decode:
-    def decode(data: object, path: str, issues: list[str]) -> Any:
+_NONE = _Codec(_check_none, _check_none)
+
+
+def _union_codec(hint: Any, options: list[_Codec]) -> _Codec:
+    def first_fit(data: Any, path: str, issues: list[str], way: int) -> Any:
         for option in options:
             attempt: list[str] = []
-            value = option(data, path, attempt)
+            value = option[way](data, path, attempt)
             if not attempt:
                 return value
-        issues.append(f"{path}: {data!r} matches none of {hint}")
+        issues.append(f"{_at(path)}: {data!r} matches none of {hint}")
         return None
 
-    return decode
+    def decode(data: Any, path: str, issues: list[str]) -> Any:
+        return first_fit(data, path, issues, 0)
+
+    def encode(value: Any, path: str, issues: list[str]) -> Any:
+        return first_fit(value, path, issues, 1)
+
+    return _Codec(decode, encode)
 
 
-def _literal_decoder(allowed: tuple[Any, ...]) -> _Decode:
-    def decode(data: object, path: str, issues: list[str]) -> Any:
-        if data not in allowed:
-            issues.append(f"{path}: expected one of {list(allowed)}, got {data!r}")
+_LITERAL_TYPES = (str, int, bool, type(None))
+
+
+def _literal_codec(allowed: tuple[Any, ...], where: str) -> _Codec:
+    for option in allowed:
+        if type(option) not in _LITERAL_TYPES:
+            raise TypeError(f"{where}: a Literal of {option!r} cannot be held in JSON (str, int, bool or None)")
+    fits = frozenset((type(option), option) for option in allowed)  # 1 is not True, nor 1.0
+
+    def check(data: Any, path: str, issues: list[str]) -> Any:
+        if type(data) not in _LITERAL_TYPES or (type(data), data) not in fits:
+            issues.append(f"{_at(path)}: expected one of {list(allowed)}, got {data!r}")
         return data
 
-    return decode
+    return _Codec(check, check)
 
 
-def _list_decoder(item: _Decode) -> _Decode:
-    def decode(data: object, path: str, issues: list[str]) -> Any:
+def _list_codec(item: _Codec) -> _Codec:
+    def decode(data: Any, path: str, issues: list[str]) -> Any:
         if not isinstance(data, list):
-            issues.append(f"{path}: expected a list, got {type(data).__name__}")
+            issues.append(f"{_at(path)}: expected a list, got {type(data).__name__}")
             return None
-        return [item(element, f"{path}[{i}]", issues) for i, element in enumerate(data)]
+        return [item.decode(element, f"{path}[{i}]", issues) for i, element in enumerate(data)]
 
-    return decode
+    def encode(value: Any, path: str, issues: list[str]) -> Any:
+        if not isinstance(value, list):
+            issues.append(f"{_at(path)}: expected a list, got {type(value).__name__}")
+            return None
+        return [item.encode(element, f"{path}[{i}]", issues) for i, element in enumerate(value)]
+
+    return _Codec(decode, encode)
 
 
-def _dict_decoder(item: _Decode) -> _Decode:
-    def decode(data: object, path: str, issues: list[str]) -> Any:
+def _tuple_codec(item: _Codec) -> _Codec:
+    """``tuple[X, ...]``: a JSON list, decoded to a tuple."""
+
+    def decode(data: Any, path: str, issues: list[str]) -> Any:
+        if not isinstance(data, list | tuple):
+            issues.append(f"{_at(path)}: expected a list, got {type(data).__name__}")
+            return None
+        return tuple(item.decode(element, f"{path}[{i}]", issues) for i, element in enumerate(data))
+
+    def encode(value: Any, path: str, issues: list[str]) -> Any:
+        if not isinstance(value, tuple):
+            issues.append(f"{_at(path)}: expected a tuple, got {type(value).__name__}")
+            return None
+        return [item.encode(element, f"{path}[{i}]", issues) for i, element in enumerate(value)]
+
+    return _Codec(decode, encode)
+
+
+def _fixed_tuple_codec(items: list[_Codec]) -> _Codec:
+    """``tuple[X, Y]``: a JSON list of exactly that many items, decoded to a tuple."""
+    size = len(items)
+
+    def decode(data: Any, path: str, issues: list[str]) -> Any:
+        if not isinstance(data, list | tuple) or len(data) != size:
+            issues.append(f"{_at(path)}: expected a list of {size} items, got {_describe(data)}")
+            return None
+        return tuple(
+            item.decode(element, f"{path}[{i}]", issues)
+            for i, (item, element) in enumerate(zip(items, data, strict=True))
+        )
+
+    def encode(value: Any, path: str, issues: list[str]) -> Any:
+        if not isinstance(value, tuple) or len(value) != size:
+            issues.append(f"{_at(path)}: expected a tuple of {size} items, got {_describe(value)}")
+            return None
+        return [
+            item.encode(element, f"{path}[{i}]", issues)
+            for i, (item, element) in enumerate(zip(items, value, strict=True))
+        ]
+
+    return _Codec(decode, encode)
+
+
+def _describe(data: Any) -> str:
+    return f"{len(data)} items" if isinstance(data, list | tuple) else type(data).__name__
+
+
+def _dict_codec(item: _Codec) -> _Codec:
+    def check(data: Any, path: str, issues: list[str], way: int) -> Any:
         if not isinstance(data, dict):
-            issues.append(f"{path}: expected an object, got {type(data).__name__}")
+            issues.append(f"{_at(path)}: expected an object, got {type(data).__name__}")
             return None
-        return {str(key): item(element, f"{path}.{key}", issues) for key, element in data.items()}
+        out = {}
+        for key, element in data.items():
+            if not isinstance(key, str):
+                issues.append(f"{_at(path)}: keys must be strings, got {key!r}")
+                continue
+            out[str.__str__(key)] = item[way](element, _join(path, key), issues)
+        return out
 
-    return decode
+    def decode(data: Any, path: str, issues: list[str]) -> Any:
+        return check(data, path, issues, 0)
 
+    def encode(value: Any, path: str, issues: list[str]) -> Any:
+        return check(value, path, issues, 1)
 
-def _malformed(container: type[Any], args: tuple[Any, ...]) -> _Decode:
-    """A ``list``/``dict`` hint with the wrong number of arguments: unpacking them fails when a value of that
-    type is decoded (not when the schema is made)."""
-
-    def decode(data: object, path: str, issues: list[str]) -> Any:
-        if container is list:
-            if not isinstance(data, list):
-                issues.append(f"{path}: expected a list, got {type(data).__name__}")
-                return None
-            (_item,) = args
-        else:
-            if not isinstance(data, dict):
-                issues.append(f"{path}: expected an object, got {type(data).__name__}")
-                return None
-            _key, _value = args
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    return decode
+    return _Codec(decode, encode)
 
 
-def _nested_decoder(cls: type[Any]) -> _Decode:
-    found: list[_Decode] = []
-
-    def decode(data: object, path: str, issues: list[str]) -> Any:
-        if not found:  # looked up on first use: ``cls`` may still be compiling (a recursive type)
-            found.append(_dataclass_decoder(cls))
-        return found[0](data, path, issues)
-
-    return decode
-
-
-def _decode_float(data: object, path: str, issues: list[str]) -> Any:
+def _decode_float(data: Any, path: str, issues: list[str]) -> Any:
     if isinstance(data, int | float) and not isinstance(data, bool):
-        return float(data)
-    issues.append(f"{path}: expected a number, got {type(data).__name__}")
+        try:
+            number = float(data)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+        issues.append(f"{_at(path)}: {data!r} is NaN or infinite (JSON has neither)")
+        return None
+    issues.append(f"{_at(path)}: expected a number, got {type(data).__name__}")
     return None
 
 
-def _scalar_decoder(hint: type[Any]) -> _Decode:
+_FLOAT = _Codec(_decode_float, _decode_float)
+
+
+def _scalar_codec(hint: type[Any], exact: Callable[[Any], Any]) -> _Codec:
+    """``str``/``int``/``bool``: decoded as is; encoded as the exact JSON type (an ``IntEnum`` as its int)."""
     reject_bool = hint is int
 
-    def decode(data: object, path: str, issues: list[str]) -> Any:
+    def decode(data: Any, path: str, issues: list[str]) -> Any:
         if isinstance(data, hint) and not (reject_bool and isinstance(data, bool)):
             return data
-        issues.append(f"{path}: expected {hint.__name__}, got {type(data).__name__}")
+        issues.append(f"{_at(path)}: expected {hint.__name__}, got {type(data).__name__}")
         return None
 
-    return decode
-
-
-def _unsupported_decoder(hint: Any) -> _Decode:
-    def decode(data: object, path: str, issues: list[str]) -> Any:
-        issues.append(f"{path}: unsupported field type {hint!r}")
+    def encode(value: Any, path: str, issues: list[str]) -> Any:
+        if value.__class__ is hint:
+            return value
+        if isinstance(value, hint) and not (reject_bool and isinstance(value, bool)):
+            return exact(value)
+        issues.append(f"{_at(path)}: expected {hint.__name__}, got {type(value).__name__}")
         return None
 
-    return decode
+    return _Codec(decode, encode)
 
 
-# ---------------------------------------------------------------- encoding
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-_FIELD_NAMES: dict[type[Any], tuple[str, ...] | None] = {}
-"""Per class: the field names of a dataclass, ``None`` for any other class."""
-
-
-def _field_names(cls: type[Any]) -> tuple[str, ...] | None:
-    try:
-        return _FIELD_NAMES[cls]
-    except KeyError:
-        pass
-    names = tuple(field.name for field in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
-    _FIELD_NAMES[cls] = names
-    return names
-
-
-def _encode(value: Any) -> Any:
-    cls = value.__class__
-    if cls in _SCALARS:
-        return value
-    names = _field_names(cls)
-    if names is not None:
-        return {name: _encode(getattr(value, name)) for name in names}
-    if isinstance(value, list | tuple):
-        return [_encode(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _encode(item) for key, item in value.items()}
-    return value
+_STR = _scalar_codec(str, str.__str__)
+_INT = _scalar_codec(int, int.__index__)
+_BOOL = _scalar_codec(bool, bool)
