@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime
 import math
-from dataclasses import dataclass, replace
-from typing import Any, Never
+from dataclasses import InitVar, dataclass, field, replace
+from typing import Any, Never, cast
 
 import pytest
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
@@ -239,3 +239,68 @@ def test_tuple_fields_round_trip() -> None:
         schema.decode({"point": [1, 2, 3]})
     with pytest.raises(SchemaIssues, match=r"point\[1\]: expected int, got str"):
         schema.encode(Shapes((1, "2")))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- dataclasses: what the class itself decides
+
+
+@dataclass(frozen=True)
+class Positive:
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise ValueError("n must be >= 0")
+
+
+@dataclass
+class Derived:
+    n: int
+    doubled: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.doubled = self.n * 2
+
+
+def test_a_dataclass_that_refuses_its_values_is_a_schema_issue() -> None:
+    schema = DataclassSchema(Positive)
+    with pytest.raises(SchemaIssues) as info:
+        schema.decode({"n": -1})
+    assert info.value.issues == ["(root): Positive: ValueError: n must be >= 0"]
+
+
+def test_a_field_the_class_sets_itself_is_not_written() -> None:
+    schema = DataclassSchema(Derived)
+    assert schema.encode(Derived(2)) == {"n": 2}
+    assert schema.decode(schema.encode(Derived(2))) == Derived(2)
+    assert schema.decode(Derived(3)).doubled == 6
+    with pytest.raises(SchemaIssues, match="doubled: unknown field"):
+        schema.decode({"n": 2, "doubled": 4})
+
+
+@dataclass
+class NeedsInitVar:
+    n: int
+    scale: InitVar[int]
+
+
+def test_a_dataclass_no_data_can_build_is_refused_when_the_schema_is_made() -> None:
+    with pytest.raises(TypeError, match=r"NeedsInitVar\.scale"):
+        DataclassSchema(NeedsInitVar)
+
+
+@Effect.fn
+def keep(ctx: ContinuousContext[Any]) -> Gen[None, Never, Never]:
+    yield from ctx.state
+
+
+@pytest.mark.anyio
+async def test_jobs_with_checked_and_derived_dataclass_states() -> None:
+    positive = Continuous.make(state_schema=Positive, schedule=Continuous.every("1 minute"), execute=keep)
+    derived = Continuous.make(state_schema=Derived, schedule=Continuous.every("1 minute"), execute=keep)
+    h = JobsHarness(create_durable_jobs({"positive": positive, "derived": derived}), start_time=START)
+    with pytest.raises(ValidationError, match="n must be >= 0"):
+        await run(h.client.continuous(positive).start("a", input=cast(Positive, {"n": -1})))
+    await run(h.client.continuous(derived).start("a", input=Derived(2)))
+    await h.advance(MINUTE)
+    assert await run(h.client.continuous(derived).get_state("a")) == Derived(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import types
 import typing
@@ -112,7 +113,13 @@ def _dataclass_codec(cls: type[Any], building: dict[type[Any], _Codec]) -> _Code
         if not known.issuperset(data):
             for extra in sorted((key for key in data if key not in known), key=str):
                 issues.append(f"{_join(path, str(extra))}: unknown field")
-        return None if issues else cls(**values)
+        if issues:
+            return None
+        try:
+            return cls(**values)
+        except (TypeError, ValueError, KeyError) as exc:  # ``__post_init__`` refused the values
+            issues.append(f"{_at(path)}: {name}: {type(exc).__name__}: {exc}")
+            return None
 
     def encode(value: Any, path: str, issues: list[str]) -> Any:
         if not isinstance(value, cls):
@@ -126,10 +133,31 @@ def _dataclass_codec(cls: type[Any], building: dict[type[Any], _Codec]) -> _Code
     codec = building[cls] = _Codec(decode, encode)  # before the fields: a recursive field finds it
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
+        if not field.init:  # set by the class itself (``__post_init__`` or its default): neither written nor read
+            continue
         required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         plan.append((field.name, _codec(hints[field.name], building, f"{name}.{field.name}"), required))
         known.add(field.name)
+    _check_constructor(cls, known)
     return codec
+
+
+def _check_constructor(cls: type[Any], known: set[str]) -> None:
+    """Refuse a dataclass whose ``__init__`` needs an argument that is not a field (an ``InitVar`` without a
+    default, say): no data could ever decode into it."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - no signature to check
+        return
+    for parameter in parameters:
+        needed = parameter.default is inspect.Parameter.empty and parameter.kind not in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        )
+        if needed and parameter.name not in known:
+            raise TypeError(
+                f"{cls.__name__}.{parameter.name}: __init__ needs it but it is not a field the schema can fill"
+            )
 
 
 # ---------------------------------------------------------------- field types
