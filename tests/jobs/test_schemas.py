@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import math
 from dataclasses import InitVar, dataclass, field, replace
-from typing import Any, Never, cast
+from typing import Any, Literal, Never, cast
 
 import pytest
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
@@ -304,3 +304,64 @@ async def test_jobs_with_checked_and_derived_dataclass_states() -> None:
     await run(h.client.continuous(derived).start("a", input=Derived(2)))
     await h.advance(MINUTE)
     assert await run(h.client.continuous(derived).get_state("a")) == Derived(2)
+
+
+# ---------------------------------------------------------------- dataclasses: exact types
+
+
+@dataclass(frozen=True)
+class Base:
+    x: int
+
+
+@dataclass(frozen=True)
+class Sub(Base):
+    y: int = 0
+
+
+@dataclass(frozen=True)
+class Holder:
+    base: Base
+
+
+def test_a_subclass_instance_is_encoded_as_the_schema_class() -> None:
+    assert DataclassSchema(Base).encode(Sub(1, 2)) == {"x": 1}
+    assert DataclassSchema(Base).decode(DataclassSchema(Base).encode(Sub(1, 2))) == Base(1)
+    holder = DataclassSchema(Holder)
+    assert holder.decode(holder.encode(Holder(Sub(1, 2)))) == Holder(Base(1))
+
+
+def test_an_instance_missing_a_field_is_a_schema_issue() -> None:
+    broken = Base.__new__(Base)
+    with pytest.raises(SchemaIssues, match="x: missing"):
+        DataclassSchema(Base).encode(broken)
+
+
+@dataclass(frozen=True)
+class Choice:
+    one: Literal[1]
+    mode: Literal["a", "b", None] = None
+
+
+@pytest.mark.parametrize("one", [True, 1.0, "1"])
+def test_a_literal_matches_type_and_value(one: object) -> None:
+    schema = DataclassSchema(Choice)
+    with pytest.raises(SchemaIssues, match="one: expected one of"):
+        schema.decode({"one": one})
+    with pytest.raises(SchemaIssues, match="one: expected one of"):
+        schema.encode(Choice(one))  # type: ignore[arg-type]
+    assert schema.decode(schema.encode(Choice(1, "b"))) == Choice(1, "b")
+
+
+@dataclass(frozen=True)
+class Counts:
+    by_name: dict[str, int]
+
+
+def test_dict_keys_must_be_strings() -> None:
+    schema = DataclassSchema(Counts)
+    with pytest.raises(SchemaIssues, match="by_name: keys must be strings, got 1"):
+        schema.decode({"by_name": {1: 2}})
+    with pytest.raises(SchemaIssues, match="by_name: keys must be strings, got 1"):
+        schema.encode(Counts({1: 2}))  # type: ignore[dict-item]
+    assert schema.decode(schema.encode(Counts({"a": 2}))) == Counts({"a": 2})

@@ -125,10 +125,15 @@ def _dataclass_codec(cls: type[Any], building: dict[type[Any], _Codec]) -> _Code
         if not isinstance(value, cls):
             issues.append(f"{_at(path)}: expected a {name}, got {type(value).__name__}")
             return None
-        return {
-            field: field_codec.encode(getattr(value, field), _join(path, field), issues)
-            for field, field_codec, _ in plan
-        }
+        data = {}
+        for field, field_codec, _ in plan:  # the fields of ``cls`` only: a subclass's own fields are not written
+            try:
+                item = getattr(value, field)
+            except AttributeError:
+                issues.append(f"{_join(path, field)}: missing")
+                continue
+            data[field] = field_codec.encode(item, _join(path, field), issues)
+        return data
 
     codec = building[cls] = _Codec(decode, encode)  # before the fields: a recursive field finds it
     hints = typing.get_type_hints(cls)
