@@ -238,11 +238,17 @@ def _union_codec(hint: Any, options: list[_Codec]) -> _Codec:
         issues.append(f"{_at(path)}: {data!r} matches none of {hint}")
         return None
 
+    return _both_ways(first_fit)
+
+
+def _both_ways(check: Callable[[Any, str, list[str], int], Any]) -> _Codec:
+    """A codec from one check that takes the direction (0: decode, 1: encode) as its last argument."""
+
     def decode(data: Any, path: str, issues: list[str]) -> Any:
-        return first_fit(data, path, issues, 0)
+        return check(data, path, issues, 0)
 
     def encode(value: Any, path: str, issues: list[str]) -> Any:
-        return first_fit(value, path, issues, 1)
+        return check(value, path, issues, 1)
 
     return _Codec(decode, encode)
 
@@ -340,13 +346,7 @@ def _dict_codec(item: _Codec) -> _Codec:
             out[str.__str__(key)] = item[way](element, _join(path, key), issues)
         return out
 
-    def decode(data: Any, path: str, issues: list[str]) -> Any:
-        return check(data, path, issues, 0)
-
-    def encode(value: Any, path: str, issues: list[str]) -> Any:
-        return check(value, path, issues, 1)
-
-    return _Codec(decode, encode)
+    return _both_ways(check)
 
 
 def _decode_float(data: Any, path: str, issues: list[str]) -> Any:
