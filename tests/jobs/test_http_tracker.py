@@ -257,6 +257,70 @@ async def test_the_transport_is_injectable() -> None:
     assert json.loads(body) == {"events": [{"type": "job.started"}]} and timeout_s == 1.0
 
 
+@pytest.mark.anyio
+async def test_a_batch_refused_as_too_large_is_split_and_an_event_refused_alone_is_dropped(
+    server: EventServer,
+) -> None:
+    tracker = HttpBatchTracker(tracked_jobs(server.url, batch_size=4).tracker)  # type: ignore[arg-type]
+    tracker.record([{"type": "job.started", "n": i} for i in range(4)])
+    # [0..3] too large; [0, 1] taken; [2, 3] too large; [2] refused alone; [3] taken
+    server.statuses.extend([413, 200, 413, 422, 200])
+
+    await tracker.flush()
+
+    assert [[e["n"] for e in r.body["events"]] for r in server.received] == [[0, 1], [3]]
+    assert tracker.pending == 0 and tracker.delivered == 3
+
+
+@pytest.mark.anyio
+async def test_an_event_that_is_not_json_is_dropped_and_the_rest_delivered(server: EventServer) -> None:
+    tracker = HttpBatchTracker(tracked_jobs(server.url).tracker)  # type: ignore[arg-type]
+    tracker.record([{"type": "job.started", "n": 0}, {"type": "job.started", "at": object()}, {"type": "x", "n": 2}])
+
+    await tracker.flush()
+
+    assert [e.get("n") for e in server.events()] == [0, 2] and tracker.pending == 0
+
+
+@pytest.mark.anyio
+async def test_the_final_flush_sends_even_during_a_backoff(server: EventServer) -> None:
+    tracker = HttpBatchTracker(tracked_jobs(server.url).tracker, monotonic=lambda: 1_000.0)  # type: ignore[arg-type]
+    tracker.record([{"type": "job.started", "n": 0}])
+    server.statuses.append(503)
+    await tracker.flush()  # 503: backing off
+    await tracker.flush()  # within the backoff: nothing sent
+    assert server.received == [] and tracker.pending == 1
+
+    await tracker.flush(final=True)  # shutting down: one more attempt regardless
+
+    assert [e["n"] for e in server.events()] == [0] and tracker.pending == 0
+
+
+@pytest.mark.anyio
+async def test_a_content_type_of_the_users_is_sent_once() -> None:
+    sent: list[Mapping[str, str]] = []
+
+    async def send(url: str, headers: Mapping[str, str], body: bytes, timeout_s: float) -> int:
+        sent.append(headers)
+        return 204
+
+    config = TrackerConfig(
+        endpoint="https://telemetry.example/v1",
+        env="e",
+        service_key="k",
+        send=send,
+        headers={"Content-Type": "application/vnd.events+json"},
+    )
+    tracker = HttpBatchTracker(config)
+    tracker.record([{"type": "job.started"}])
+    await tracker.flush()
+
+    [headers] = sent
+    assert [value for name, value in headers.items() if name.lower() == "content-type"] == [
+        "application/vnd.events+json"
+    ]
+
+
 def test_tracker_config_checks() -> None:
     with pytest.raises(ValueError):
         TrackerConfig(endpoint="ftp://x", env="e", service_key="k")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Never
 
 import pytest
+from pydantic import BaseModel
 
 from durable_effect import Effect, Gen, TaggedError
 from durable_effect.jobs import (
@@ -195,3 +196,26 @@ async def test_events_of_failed_calls_are_recorded(jobs_harness: Callable[..., J
         await run(h.client.task("task").send("t", event={"n": 1}))
 
     assert [e["type"] for e in h.events] == ["job.started", "task.scheduled"]
+
+
+class Reminder(BaseModel):
+    at: dt.datetime
+
+
+@pytest.mark.anyio
+async def test_a_task_started_by_a_raw_event_reports_it_as_json(jobs_harness: Callable[..., JobsHarness]) -> None:
+    # A dict holding a datetime is a valid event for this model in process; the event sent on is its JSON form.
+    job = Task.make(
+        state_schema=Reminder,
+        event_schema=Reminder,
+        on_event=lambda e, ctx: ctx.set_state(e),
+        execute=lambda ctx: Effect.void,
+    )
+    h = jobs_harness(create_durable_jobs({"remind": job}), start_time=START)
+    when = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+
+    await run(h.client.task(job).send("r", event={"at": when}))  # type: ignore[arg-type]
+
+    [started] = [e for e in h.events if e["type"] == "job.started"]
+    assert started["input"] == {"at": "2030-01-02T03:04:05Z"}
+    json.dumps(h.events)  # every event is JSON

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("durable_effect.host")
 
+_FINAL_TELEMETRY_S = 5.0
+"""How long stopping a host may spend delivering the telemetry still queued."""
+
 _running: weakref.WeakValueDictionary[str, Host] = weakref.WeakValueDictionary()
 """Hosts running in this process by database path, so ``JobsClient.local(path)`` finds the one serving it."""
 
@@ -196,8 +199,8 @@ class Host:
             suppress = await group.__aexit__(exc_type, exc, tb)
         finally:
             with anyio.CancelScope(shield=True):
-                with anyio.move_on_after(2):
-                    await self.tracker.flush()
+                with anyio.move_on_after(_FINAL_TELEMETRY_S):
+                    await self.tracker.flush(final=True)  # even during a backoff
                 await self.store.close()
                 _release_lock(self._lock_file)
                 self._lock_file = None

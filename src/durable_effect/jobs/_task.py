@@ -115,7 +115,7 @@ def _task_send(call: Call, d: TaskDefinition[Any, Any, Any]) -> Body:
     created = record is None
     if record is None:
         record = call.new_record(state=None, event_count=0, execute_count=0)
-        call.emit("job.started", input=call.request.payload)
+        call.emit("job.started", input=call.encode(d.event_schema, event, "event"))  # JSON, as it came or not
     record = {**record, "event_count": record["event_count"] + 1}
     call.remember_event(record)
 

@@ -81,11 +81,15 @@ class TrackerConfig:
 
 
 class Tracker(Protocol):
-    """Receives each call's events after the call; delivers them later in ``flush``."""
+    """Receives each call's events after the call; delivers them later in ``flush``.
+
+    ``flush(final=True)`` is the last one, at shutdown: it sends what is queued even during a backoff, for as
+    long as its caller allows.
+    """
 
     def record(self, events: list[Event]) -> None: ...
 
-    async def flush(self) -> None: ...
+    async def flush(self, *, final: bool = False) -> None: ...
 
 
 class NoopTracker:
@@ -94,7 +98,7 @@ class NoopTracker:
     def record(self, events: list[Event]) -> None:
         return None
 
-    async def flush(self) -> None:
+    async def flush(self, *, final: bool = False) -> None:
         return None
 
 
@@ -107,7 +111,7 @@ class InMemoryTracker:
     def record(self, events: list[Event]) -> None:
         self.events.extend(events)
 
-    async def flush(self) -> None:
+    async def flush(self, *, final: bool = False) -> None:
         return None
 
 
@@ -133,7 +137,10 @@ class HttpBatchTracker:
     ``flush`` sends queued batches until the queue is empty or ``config.timeout`` runs out. A failed batch
     stays queued and the endpoint is left alone for a growing backoff (1 s doubling to 60 s); the queue is
     bounded (oldest events are dropped past ``max_queue``), so a dead endpoint costs memory and time only
-    within limits and never fails a call. ``monotonic`` (seconds) paces the backoff; tests may replace it.
+    within limits and never fails a call. A batch the endpoint refuses for what it is (a 4xx other than 408
+    and 429, e.g. 413 for a body too large) is split in halves, and a single event refused so is dropped with
+    a warning: resending it could only block the events behind it. An event that is not JSON is dropped with
+    an error log. ``monotonic`` (seconds) paces the backoff; tests may replace it.
     """
 
     def __init__(
@@ -145,8 +152,12 @@ class HttpBatchTracker:
         self._send: SendBatch = config.send or _httpx_send
         self._failures = 0
         self._retry_at = 0.0
+        self._batch_size = config.batch_size  # halved while the endpoint refuses batches as too large
         self._lock = anyio.Lock()
         self._timeout_s = Duration.decode(config.timeout).to_seconds()
+        self._headers = dict(config.headers)
+        if not any(name.lower() == "content-type" for name in self._headers):
+            self._headers["content-type"] = "application/json"
         self.delivered = 0
 
     @property
@@ -156,30 +167,65 @@ class HttpBatchTracker:
     def record(self, events: list[Event]) -> None:
         self._queue.extend(events)
 
-    async def flush(self) -> None:
-        if not self._queue or self._monotonic() < self._retry_at or self._lock.locked():
+    async def flush(self, *, final: bool = False) -> None:
+        if not self._queue:
+            return
+        if not final and (self._monotonic() < self._retry_at or self._lock.locked()):
             return
         async with self._lock:
+            if final:  # the caller bounds it
+                await self._send_queued()
+                return
             with anyio.move_on_after(self._timeout_s):
-                while self._queue:
-                    batch = [self._queue[i] for i in range(min(self.config.batch_size, len(self._queue)))]
-                    body = json.dumps({"events": batch}, separators=(",", ":")).encode()
-                    headers = {"content-type": "application/json", **self.config.headers}
-                    try:
-                        status = await self._send(self.config.endpoint, headers, body, self._timeout_s)
-                    except Exception as exc:
-                        self._back_off(f"{type(exc).__name__}: {exc}")
-                        return
-                    if status >= 300:
-                        self._back_off(f"HTTP {status}")
-                        return
-                    for _ in batch:
-                        self._queue.popleft()
-                    self.delivered += len(batch)
-                    self._failures = 0
-                    self._retry_at = 0.0
+                await self._send_queued()
                 return
             self._back_off("timed out")
+
+    async def _send_queued(self) -> None:
+        queue = self._queue
+        while queue:
+            size = min(self._batch_size, len(queue))
+            batch = [queue[i] for i in range(size)]
+            try:
+                body = json.dumps({"events": batch}, separators=(",", ":")).encode()
+            except (TypeError, ValueError):
+                self._drop_unencodable(size)
+                continue
+            try:
+                status = await self._send(self.config.endpoint, self._headers, body, self._timeout_s)
+            except Exception as exc:
+                self._back_off(f"{type(exc).__name__}: {exc}")
+                return
+            if 400 <= status < 500 and status not in (408, 429):  # refused for what it is: resending cannot help
+                if size > 1:
+                    self._batch_size = max(1, size // 2)
+                else:
+                    queue.popleft()
+                    _log.warning(
+                        "telemetry endpoint refused a %s event (HTTP %d); dropped it", batch[0].get("type"), status
+                    )
+                continue
+            if status >= 300:
+                self._back_off(f"HTTP {status}")
+                return
+            for _ in batch:
+                queue.popleft()
+            self.delivered += size
+            self._failures = 0
+            self._retry_at = 0.0
+            self._batch_size = min(self.config.batch_size, self._batch_size * 2)
+
+    def _drop_unencodable(self, size: int) -> None:
+        kept: list[Event] = []
+        for _ in range(size):
+            event = self._queue.popleft()
+            try:
+                json.dumps(event)
+            except (TypeError, ValueError) as exc:
+                _log.error("dropped a %s telemetry event that is not JSON: %s", event.get("type"), exc)
+            else:
+                kept.append(event)
+        self._queue.extendleft(reversed(kept))
 
     def _back_off(self, reason: str) -> None:
         self._failures += 1
