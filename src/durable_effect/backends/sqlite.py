@@ -312,6 +312,17 @@ class SqliteStore:
 
     async def close(self) -> None:
         """Commit queued writes and stop the threads."""
+        writer, readers = self._writer, self._readers
+        self.stop_threads()
+        with anyio.CancelScope(shield=True):
+            if writer is not None:
+                await anyio.to_thread.run_sync(writer.join)
+            if readers is not None:
+                await anyio.to_thread.run_sync(readers.join)
+
+    def stop_threads(self) -> None:
+        """Tell the threads to end without waiting for them: the writer commits what it holds, then ends (what
+        :meth:`close` waits for; alone, when the event loop is gone)."""
         writer, readers, inline = self._writer, self._readers, self._inline
         self._writer = self._readers = self._inline = None
         if inline is not None:
@@ -320,11 +331,6 @@ class SqliteStore:
             writer.stop()
         if readers is not None:
             readers.stop()
-        with anyio.CancelScope(shield=True):
-            if writer is not None:
-                await anyio.to_thread.run_sync(writer.join)
-            if readers is not None:
-                await anyio.to_thread.run_sync(readers.join)
 
     @property
     def is_open(self) -> bool:

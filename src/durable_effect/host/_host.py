@@ -109,6 +109,7 @@ class Host:
         self._lock_file: IO[bytes] | None = None
         self._loop: object = None
         self._owner: int | None = None
+        self._key = database_key(self.path)
         self._stopped = anyio.Event()
 
     # ---------------------------------------------------------------- lifecycle
@@ -135,10 +136,10 @@ class Host:
         """Open the database and start the scheduler; prefer ``async with host:`` which also stops it."""
         if self._task_group is not None:
             raise HostError("the host is already running")
-        key = database_key(self.path)
+        key = self._key = database_key(self.path)  # kept: a relative path may mean another file later (chdir)
         if key in _running:
             raise HostError(f"{self.path} is already served by another host in this process")
-        self._lock_file = _take_lock(self.path)
+        self._lock_file = _take_lock(key)  # the real path: another spelling of the file takes the same lock
         try:
             await self.store.open()
         except BaseException as exc:
@@ -188,8 +189,8 @@ class Host:
         if group is None:
             return None
         self._task_group = None
-        if _running.get(database_key(self.path)) is self:
-            del _running[database_key(self.path)]
+        if _running.get(self._key) is self:
+            del _running[self._key]
         group.cancel_scope.cancel()
         own_error = exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class())
         if own_error:
@@ -206,6 +207,20 @@ class Host:
                 self._lock_file = None
                 self._stopped.set()
         return False if own_error else suppress
+
+    def abandon(self) -> None:
+        """Let go of the file without the event loop the host ran on, which was closed without stopping it:
+        nothing can run there any more, and what was acknowledged is committed. The database threads end
+        after the writes they hold, and the lock is released for a new host."""
+        if self._task_group is None:
+            return
+        self._task_group = None
+        if _running.get(self._key) is self:
+            del _running[self._key]
+        self.store.stop_threads()
+        _release_lock(self._lock_file)
+        self._lock_file = None
+        self._stopped.set()
 
     # ---------------------------------------------------------------- serving
 

@@ -39,7 +39,9 @@ class HostTransport:
             raise TransportFailure(str(exc)) from exc
 
 
-_starting: dict[str, anyio.Event] = {}
+_starting: dict[str, tuple[object, anyio.Event]] = {}
+"""Hosts being started in the background, by database: the event loop starting it, and an event set once it
+has started or failed (an event belongs to its loop: only callers on that loop may wait for it)."""
 
 
 class LocalTransport:
@@ -65,6 +67,9 @@ class LocalTransport:
         loop = current_loop_key()
         while True:
             host = running_host(self.path)
+            if host is not None and host.running and _is_closed(host.loop):
+                host.abandon()  # its loop was closed without stopping it (run_until_complete, then close)
+                host = None
             if host is not None and host.running:
                 if host.loop is not loop:
                     raise TransportFailure(f"{self.path} is served by a host on another event loop")
@@ -72,18 +77,30 @@ class LocalTransport:
                     raise TransportFailure(f"{self.path} is served by a host of another job registry")
                 return host
             key = database_key(self.path)
-            starting = _starting.get(key)
-            if starting is not None:
+            pending = _starting.get(key)
+            if pending is not None:
+                starting_loop, starting = pending
+                if starting_loop is not loop:
+                    raise TransportFailure(f"{self.path} is being started by a host on another event loop")
                 await starting.wait()
                 continue
-            starting = _starting[key] = anyio.Event()
+            starting = anyio.Event()
+            _starting[key] = (loop, starting)
             try:
-                return await _start_in_background(Host(self.jobs, self.path, **self._options))
+                # Shielded: callers waiting for this start must find the host started (or its failure), even
+                # if this caller is cancelled meanwhile; starting takes milliseconds.
+                with anyio.CancelScope(shield=True):
+                    return await _start_in_background(Host(self.jobs, self.path, **self._options))
             except (HostError, StorageError) as exc:
                 raise TransportFailure(f"cannot start the host of {self.path}: {exc}") from exc
             finally:
                 del _starting[key]
                 starting.set()
+
+
+def _is_closed(loop: object) -> bool:
+    is_closed = getattr(loop, "is_closed", None)  # an asyncio loop; trio's token has no such state
+    return bool(is_closed()) if callable(is_closed) else False
 
 
 async def _start_in_background(host: Host) -> Host:
