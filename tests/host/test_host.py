@@ -267,7 +267,7 @@ async def test_jobs_client_local_starts_a_shared_host_on_first_use(db: Path, any
 @pytest.mark.anyio
 async def test_jobs_client_local_of_a_host_object(db: Path) -> None:
     async with Host(jobs, db) as host:
-        client = jobs.JobsClient.local(host)  # type: ignore[arg-type]
+        client = jobs.JobsClient.local(host)
         assert (await run(client.debounce(notes).add("n", event=Note(text="x")))).event_count == 1
         # and the client of the same path finds this host
         path_client = jobs.JobsClient.local(str(db))

@@ -375,3 +375,13 @@ async def test_a_call_sent_without_an_answer_is_reported_as_of_unknown_outcome()
         assert "ReadTimeout" in timed_out.value.cause
         assert "outcome is unknown" in timed_out.value.cause and "event_id" in timed_out.value.cause
         group.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_an_http_client_closes_its_connections_when_its_block_ends(server: ServerProcess) -> None:
+    async with jobs.JobsClient.from_url(server.url, token=server.token) as client:
+        assert (await run(client.debounce(notes).status(fresh("closing")))).status == "not_found"
+        transport: Any = client._transport
+        assert transport._client is not None  # a pool is open while the block runs
+    assert transport._client is None
+    await jobs.JobsClient.memory().aclose()  # other transports hold nothing to close

@@ -21,6 +21,9 @@ from ..jobs._protocol import Request
 if TYPE_CHECKING:
     import httpx
 
+KEEPALIVE_EXPIRY_S = 2.0
+"""How long an idle pooled connection is reused; below any server keep-alive worth the name."""
+
 
 class HttpTransport:
     """POSTs requests to ``{url}/v1/call``; one connection pool per event loop."""
@@ -41,7 +44,10 @@ class HttpTransport:
 
         loop = current_loop_key()
         if self._client is None or self._loop is not loop:
-            self._client = httpx.AsyncClient(timeout=self._timeout, headers=self._headers)
+            # A pooled connection is dropped well before the server's keep-alive (durable-effect serve: 30 s) ends
+            # it: one reused just as the server closes it fails a call whose outcome is then unknown.
+            limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+            self._client = httpx.AsyncClient(timeout=self._timeout, headers=self._headers, limits=limits)
             self._loop = loop
         return self._client
 
@@ -59,7 +65,7 @@ class HttpTransport:
         try:
             response = await self._http().request(method, f"{self.url}{path}", **options)
         except httpx.HTTPError as exc:
-            detail = f"{self.url}: {type(exc).__name__}: {exc or 'no response'}"
+            detail = f"{self.url}: {type(exc).__name__}: {str(exc) or 'no answer'}"
             sent = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
             if isinstance(exc, sent):
                 detail += (

@@ -264,7 +264,15 @@ def serve(
     check_bind(host, token)
     served = Host(jobs, db, **host_options)
     app = _hosting(served, create_app(served, token=token, max_body_bytes=max_body_bytes, manage_host=False))
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        access_log=False,
+        timeout_keep_alive=30,  # well past the client's pool expiry, so a connection is never reused as it closes
+    )
     uvicorn.Server(config).run()  # a host that cannot start ends it with uvicorn's startup-failure exit (3)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Never, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Never, Protocol, Self, TypeVar, overload
 
 from returns.result import Failure as ResultFailure
 from returns.result import Success
@@ -39,6 +40,7 @@ from ._results import (
 )
 
 if TYPE_CHECKING:
+    from ..host import Host
     from ._registry import DurableJobs
 
 S = TypeVar("S")
@@ -305,6 +307,18 @@ class JobsClient:
         name, definition = self._name_of(job, "task")
         return TaskClient(self, "task", name, definition)
 
+    async def aclose(self) -> None:
+        """Release what the transport holds (the HTTP client's connections); other transports hold nothing."""
+        close = getattr(self._transport, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     # ---------------------------------------------------------------- ways to connect
 
     @classmethod
@@ -315,8 +329,9 @@ class JobsClient:
         return cls(MemoryBackend(cls._registered()).transport())
 
     @classmethod
-    def local(cls, path: str) -> JobsClient:
-        """An embedded SQLite host on ``path`` in this process (see ``durable_effect.host``)."""
+    def local(cls, path: str | os.PathLike[str] | Host) -> JobsClient:
+        """An embedded SQLite host on ``path`` in this process, or the :class:`Host` given (see
+        ``durable_effect.host``)."""
         from ..host import local_transport
 
         return cls(local_transport(cls._registered(), path))
