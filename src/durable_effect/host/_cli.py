@@ -217,7 +217,7 @@ def _serve(args: argparse.Namespace) -> int:
     clock = AcceleratedClock(args.accelerate) if args.accelerate is not None else None
     scheme_host = f"[{args.host}]" if ":" in args.host else args.host
     print(
-        f"durable-effect: serving {len(jobs.definitions)} jobs ({', '.join(sorted(jobs.definitions))}) "
+        f"durable-effect: starting {len(jobs.definitions)} jobs ({', '.join(sorted(jobs.definitions))}) "
         f"from {args.db} on http://{scheme_host}:{args.port}"
         + (f" (clock accelerated x{args.accelerate:g})" if clock else ""),
         file=sys.stderr,
