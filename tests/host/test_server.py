@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -385,3 +386,40 @@ async def test_an_http_client_closes_its_connections_when_its_block_ends(server:
         assert transport._client is not None  # a pool is open while the block runs
     assert transport._client is None
     await jobs.JobsClient.memory().aclose()  # other transports hold nothing to close
+
+
+@pytest.mark.anyio
+async def test_a_client_gone_before_its_body_arrived_is_not_a_server_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(Host(jobs, tmp_path / "jobs.sqlite"), manage_host=False)
+    incoming: list[MutableMapping[str, Any]] = [
+        {"type": "http.request", "body": b'{"op": ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/call",
+        "raw_path": b"/v1/call",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    with caplog.at_level(logging.ERROR):
+        await app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

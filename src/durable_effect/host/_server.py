@@ -87,6 +87,7 @@ def create_app(
     unless ``manage_host=False`` (then the caller runs the host)."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
@@ -138,6 +139,8 @@ def create_app(
                 return reply(503, {"ok": False, "error": error_to_wire(StorageError(operation="call", cause=str(exc)))})
             except TaggedError as error:
                 return reply(ERROR_STATUS.get(error._tag, 500), {"ok": False, "error": error_to_wire(error)})
+            except ClientDisconnect:  # gone before its body arrived: nothing was done, nobody to answer
+                return reply(400, {"ok": False, "error": _tag("ClientDisconnect", "the client went away")})
             except Exception:
                 _log.exception("%s %s failed", request.method, request.url.path)
                 return reply(500, {"ok": False, "error": _tag("HttpError", "internal error (see the server's log)")})
