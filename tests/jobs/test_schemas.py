@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime
 import math
 from dataclasses import InitVar, dataclass, field, replace
-from typing import Any, Literal, Never, cast
+from enum import StrEnum
+from typing import Any, Literal, Never, NewType, cast
 
 import pytest
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
@@ -365,3 +366,53 @@ def test_dict_keys_must_be_strings() -> None:
     with pytest.raises(SchemaIssues, match="by_name: keys must be strings, got 1"):
         schema.encode(Counts({1: 2}))  # type: ignore[dict-item]
     assert schema.decode(schema.encode(Counts({"a": 2}))) == Counts({"a": 2})
+
+
+UserId = NewType("UserId", str)
+
+
+class Color(StrEnum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclass(frozen=True)
+class Keyed:
+    scores: dict[UserId, int]
+    sides: dict[Literal["left", "right"], int]
+    color: Literal[Color.RED]
+
+
+def test_dataclass_keys_may_be_str_newtypes_or_string_literals_and_literals_enum_members() -> None:
+    schema: Schema[Keyed] = to_schema(Keyed)
+    value = Keyed(scores={UserId("ada"): 3}, sides={"left": 1}, color=Color.RED)
+    data = schema.encode(value)
+    assert data == {"scores": {"ada": 3}, "sides": {"left": 1}, "color": "red"}
+    assert schema.decode(data) == value and type(schema.decode(data).color) is Color
+    with pytest.raises(SchemaIssues, match="not one of"):
+        schema.decode({**data, "sides": {"up": 1}})
+    with pytest.raises(SchemaIssues, match="expected one of"):
+        schema.encode(Keyed(scores={}, sides={}, color=Color.BLUE))  # type: ignore[arg-type]
+
+
+class Swap(BaseModel):
+    a: int = Field(alias="b")
+    b: int = Field(alias="c")
+
+
+class Camel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=lambda name: "".join(part.title() if n else part for n, part in enumerate(name.split("_"))),
+        serialize_by_alias=True,
+    )
+    user_id: int
+
+
+def test_pydantic_aliases_naming_other_fields_and_serialize_by_alias_are_kept() -> None:
+    swap: Schema[Swap] = to_schema(Swap)
+    data = swap.encode(Swap(b=1, c=2))
+    assert data == {"b": 1, "c": 2} and swap.decode(data) == Swap(b=1, c=2)  # by alias: no field fills another
+    camel: Schema[Camel] = to_schema(Camel)
+    ada = Camel.model_validate({"userId": 1})
+    assert camel.encode(ada) == {"userId": 1}  # stored as the model serializes it
+    assert camel.decode({"userId": 1}) == ada

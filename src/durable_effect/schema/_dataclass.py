@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import inspect
 import math
 import types
@@ -30,8 +31,9 @@ class DataclassSchema(Generic[T]):
     too, so a value that would not decode is never written).
 
     Supported field types: ``str``, ``int``, ``float``, ``bool``, ``None``, ``Any`` (any JSON value),
-    ``list[X]``, ``tuple[X, ...]``, ``tuple[X, Y]``, ``dict[str, X]``, unions/optionals of those, ``Literal``
-    of strings, integers, booleans and ``None``, and nested dataclasses. Any other field type is refused when the
+    ``list[X]``, ``tuple[X, ...]``, ``tuple[X, Y]``, ``dict[K, X]`` (``K``: ``str``, a ``NewType`` of it or a
+    ``Literal`` of strings), unions/optionals of those, ``Literal`` of strings, integers, booleans, ``None`` and
+    enum members with such values, ``NewType``s of these, and nested dataclasses. Any other field type is refused when the
     schema is made (``TypeError`` naming the field).
     """
 
@@ -192,9 +194,14 @@ def _codec(hint: Any, building: dict[type[Any], _Codec], where: str) -> _Codec:
         return _fixed_tuple_codec([_codec(item, building, where) for item in args])
     if hint is dict or origin is dict:
         key, value = args or (str, Any)
-        if key is not str:
-            raise TypeError(f"{where}: dict keys must be str (JSON object keys are), got {key!r}")
-        return _dict_codec(_codec(value, building, where))
+        while isinstance(key, typing.NewType):
+            key = key.__supertype__
+        keys = typing.get_args(key) if typing.get_origin(key) is typing.Literal else None
+        if key is not str and not (keys and all(type(name) is str for name in keys)):
+            raise TypeError(
+                f"{where}: dict keys must be str or a Literal of strings (JSON object keys are), got {key!r}"
+            )
+        return _dict_codec(_codec(value, building, where), frozenset(keys) if keys else None)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _dataclass_codec(hint, building)
     if hint is float:
@@ -257,17 +264,28 @@ _LITERAL_TYPES = (str, int, bool, type(None))
 
 
 def _literal_codec(allowed: tuple[Any, ...], where: str) -> _Codec:
+    """Each option is held as JSON by its value (an enum member by its ``value``); type and value must both
+    match, so ``1`` is not ``True`` nor ``1.0``."""
+    options: dict[tuple[type[Any], Any], Any] = {}  # (type, JSON value) -> the option
     for option in allowed:
-        if type(option) not in _LITERAL_TYPES:
+        held = option.value if isinstance(option, enum.Enum) else option
+        if type(held) not in _LITERAL_TYPES:
             raise TypeError(f"{where}: a Literal of {option!r} cannot be held in JSON (str, int, bool or None)")
-    fits = frozenset((type(option), option) for option in allowed)  # 1 is not True, nor 1.0
+        options[(type(held), held)] = option
 
-    def check(data: Any, path: str, issues: list[str]) -> Any:
-        if type(data) not in _LITERAL_TYPES or (type(data), data) not in fits:
+    def decode(data: Any, path: str, issues: list[str]) -> Any:
+        if isinstance(data, list | dict) or (type(data), data) not in options:
             issues.append(f"{_at(path)}: expected one of {list(allowed)}, got {data!r}")
-        return data
+            return data
+        return options[(type(data), data)]
 
-    return _Codec(check, check)
+    def encode(value: Any, path: str, issues: list[str]) -> Any:
+        if not any(type(value) is type(option) and value == option for option in allowed):
+            issues.append(f"{_at(path)}: expected one of {list(allowed)}, got {value!r}")
+            return value
+        return value.value if isinstance(value, enum.Enum) else value
+
+    return _Codec(decode, encode)
 
 
 def _list_codec(item: _Codec) -> _Codec:
@@ -333,7 +351,7 @@ def _describe(data: Any) -> str:
     return f"{len(data)} items" if isinstance(data, list | tuple) else type(data).__name__
 
 
-def _dict_codec(item: _Codec) -> _Codec:
+def _dict_codec(item: _Codec, keys: frozenset[str] | None = None) -> _Codec:
     def check(data: Any, path: str, issues: list[str], way: int) -> Any:
         if not isinstance(data, dict):
             issues.append(f"{_at(path)}: expected an object, got {type(data).__name__}")
@@ -342,6 +360,9 @@ def _dict_codec(item: _Codec) -> _Codec:
         for key, element in data.items():
             if not isinstance(key, str):
                 issues.append(f"{_at(path)}: keys must be strings, got {key!r}")
+                continue
+            if keys is not None and key not in keys:
+                issues.append(f"{_at(path)}: key {key!r} is not one of {sorted(keys)}")
                 continue
             out[str.__str__(key)] = item[way](element, _join(path, key), issues)
         return out

@@ -31,6 +31,24 @@ def _options() -> tuple[dict[str, Any], dict[str, Any]]:
     return dump, validate
 
 
+def _dumps_by_alias(type_: Any) -> bool:
+    """Whether ``type_``, a pydantic model, must be stored by alias: its config says so
+    (``serialize_by_alias``), or one of its aliases is the name of another of its fields."""
+    fields = getattr(type_, "model_fields", None)
+    if not isinstance(fields, dict):
+        return False
+    config = getattr(type_, "model_config", {})
+    if config.get("serialize_by_alias"):
+        return True
+    for name, info in fields.items():
+        aliases = {info.alias, info.serialization_alias}
+        choices = getattr(info.validation_alias, "choices", None)
+        aliases.update(choices if choices is not None else [info.validation_alias])
+        if any(isinstance(alias, str) and alias != name and alias in fields for alias in aliases):
+            return True
+    return False
+
+
 class PydanticSchema(Generic[T]):
     """Validates with ``pydantic.TypeAdapter(type_)`` and encodes in JSON mode, so that ``decode(encode(value))``
     equals ``value`` whatever aliases the type's fields have."""
@@ -49,6 +67,11 @@ class PydanticSchema(Generic[T]):
             raise TypeError(f"{type_!r} cannot be used as a schema: {exc}") from exc
         self._name = getattr(type_, "__name__", None) or repr(type_)
         self._dump_options, self._validate_options = _options()
+        if _dumps_by_alias(type_):
+            # By alias, as the model asks or because an alias names another field (read by name and alias, the
+            # data of one field would fill the other): validated by alias alone.
+            self._dump_options = {**self._dump_options, "by_alias": True}
+            self._validate_options = {}
 
     @property
     def name(self) -> str:
