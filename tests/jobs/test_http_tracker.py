@@ -273,6 +273,18 @@ async def test_a_batch_refused_as_too_large_is_split_and_an_event_refused_alone_
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("status", [401, 403, 404])
+async def test_a_refusal_that_is_not_about_the_events_keeps_them_all(server: EventServer, status: int) -> None:
+    tracker = HttpBatchTracker(tracked_jobs(server.url, batch_size=4).tracker)  # type: ignore[arg-type]
+    tracker.record([{"type": "job.started", "n": i} for i in range(10)])
+    server.statuses.append(status)  # an expired token, a URL not deployed yet: back off, drop nothing
+
+    await tracker.flush()
+
+    assert tracker.pending == 10 and server.received == []
+
+
+@pytest.mark.anyio
 async def test_an_event_that_is_not_json_is_dropped_and_the_rest_delivered(server: EventServer) -> None:
     tracker = HttpBatchTracker(tracked_jobs(server.url).tracker)  # type: ignore[arg-type]
     tracker.record([{"type": "job.started", "n": 0}, {"type": "job.started", "at": object()}, {"type": "x", "n": 2}])

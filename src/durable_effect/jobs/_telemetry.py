@@ -131,14 +131,18 @@ async def _httpx_send(url: str, headers: Mapping[str, str], body: bytes, timeout
         return response.status_code
 
 
+_REFUSED_BODY = frozenset({400, 413, 422})
+"""Statuses that refuse a request for its body; others (401, 403, 404, 5xx...) say nothing of the events."""
+
+
 class HttpBatchTracker:
     """Delivers events in batches of ``batch_size`` to ``config.endpoint``.
 
     ``flush`` sends queued batches until the queue is empty or ``config.timeout`` runs out. A failed batch
     stays queued and the endpoint is left alone for a growing backoff (1 s doubling to 60 s); the queue is
     bounded (oldest events are dropped past ``max_queue``), so a dead endpoint costs memory and time only
-    within limits and never fails a call. A batch the endpoint refuses for what it is (a 4xx other than 408
-    and 429, e.g. 413 for a body too large) is split in halves, and a single event refused so is dropped with
+    within limits and never fails a call. A batch the endpoint refuses for what it holds (400, 413, 422) is
+    split in halves, and a single event refused so is dropped with
     a warning: resending it could only block the events behind it. An event that is not JSON is dropped with
     an error log. ``monotonic`` (seconds) paces the backoff; tests may replace it.
     """
@@ -196,7 +200,7 @@ class HttpBatchTracker:
             except Exception as exc:
                 self._back_off(f"{type(exc).__name__}: {exc}")
                 return
-            if 400 <= status < 500 and status not in (408, 429):  # refused for what it is: resending cannot help
+            if status in _REFUSED_BODY:  # refused for what it holds: resending it cannot help
                 if size > 1:
                     self._batch_size = max(1, size // 2)
                 else:
