@@ -33,8 +33,8 @@ class DataclassSchema(Generic[T]):
     Supported field types: ``str``, ``int``, ``float``, ``bool``, ``None``, ``Any`` (any JSON value),
     ``list[X]``, ``tuple[X, ...]``, ``tuple[X, Y]``, ``dict[K, X]`` (``K``: ``str``, a ``NewType`` of it or a
     ``Literal`` of strings), unions/optionals of those, ``Literal`` of strings, integers, booleans, ``None`` and
-    enum members with such values, ``NewType``s of these, and nested dataclasses. Any other field type is refused when the
-    schema is made (``TypeError`` naming the field).
+    enum members with such values, ``NewType``s of these, and nested dataclasses. Any other field type is refused
+    when the schema is made (``TypeError`` naming the field).
     """
 
     def __init__(self, cls: type[T]) -> None:
