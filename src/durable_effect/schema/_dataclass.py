@@ -185,10 +185,10 @@ def _codec(hint: Any, building: dict[type[Any], _Codec], where: str) -> _Codec:
     if origin is typing.Literal:
         return _literal_codec(args, where)
     if hint is list or origin is list:
-        return _list_codec(_codec(args[0] if args else Any, building, where))
+        return _sequence_codec(_codec(args[0] if args else Any, building, where), list)
     if hint is tuple or origin is tuple:
         if not args or (len(args) == 2 and args[1] is Ellipsis):
-            return _tuple_codec(_codec(args[0] if args else Any, building, where))
+            return _sequence_codec(_codec(args[0] if args else Any, building, where), tuple)
         if args == ((),):  # ``tuple[()]`` before Python 3.11
             args = ()
         return _fixed_tuple_codec([_codec(item, building, where) for item in args])
@@ -288,34 +288,19 @@ def _literal_codec(allowed: tuple[Any, ...], where: str) -> _Codec:
     return _Codec(decode, encode)
 
 
-def _list_codec(item: _Codec) -> _Codec:
-    def decode(data: Any, path: str, issues: list[str]) -> Any:
-        if not isinstance(data, list):
-            issues.append(f"{_at(path)}: expected a list, got {type(data).__name__}")
-            return None
-        return [item.decode(element, f"{path}[{i}]", issues) for i, element in enumerate(data)]
-
-    def encode(value: Any, path: str, issues: list[str]) -> Any:
-        if not isinstance(value, list):
-            issues.append(f"{_at(path)}: expected a list, got {type(value).__name__}")
-            return None
-        return [item.encode(element, f"{path}[{i}]", issues) for i, element in enumerate(value)]
-
-    return _Codec(decode, encode)
-
-
-def _tuple_codec(item: _Codec) -> _Codec:
-    """``tuple[X, ...]``: a JSON list, decoded to a tuple."""
+def _sequence_codec(item: _Codec, kind: type[list[Any]] | type[tuple[Any, ...]]) -> _Codec:
+    """``list[X]`` or ``tuple[X, ...]``: a JSON list, decoded to ``kind`` (a tuple also from a list)."""
+    readable = list if kind is list else (list, tuple)
 
     def decode(data: Any, path: str, issues: list[str]) -> Any:
-        if not isinstance(data, list | tuple):
+        if not isinstance(data, readable):
             issues.append(f"{_at(path)}: expected a list, got {type(data).__name__}")
             return None
-        return tuple(item.decode(element, f"{path}[{i}]", issues) for i, element in enumerate(data))
+        return kind(item.decode(element, f"{path}[{i}]", issues) for i, element in enumerate(data))
 
     def encode(value: Any, path: str, issues: list[str]) -> Any:
-        if not isinstance(value, tuple):
-            issues.append(f"{_at(path)}: expected a tuple, got {type(value).__name__}")
+        if not isinstance(value, kind):
+            issues.append(f"{_at(path)}: expected a {kind.__name__}, got {type(value).__name__}")
             return None
         return [item.encode(element, f"{path}[{i}]", issues) for i, element in enumerate(value)]
 
