@@ -160,24 +160,26 @@ def _apply_saves(connection: sqlite3.Connection, saves: list[_Save]) -> None:
     deletes = [save.instance_id for save in saves if save.text is None]
     armed = [(save.instance_id, int(save.alarm)) for save in saves if save.alarm_changed and save.alarm is not None]
     disarmed = [save.instance_id for save in saves if save.alarm_changed and save.alarm is None]
-    for rows in _chunks(upserts):
+    _upsert_rows(connection, "instances (instance_id, record)", "(?, ?)", "record = excluded.record", upserts)
+    _delete_ids(connection, "instances", deletes)
+    _upsert_rows(
+        connection, "alarms (instance_id, due, attempts)", "(?, ?, 0)", "due = excluded.due, attempts = 0", armed
+    )
+    _delete_ids(connection, "alarms", disarmed)
+
+
+def _upsert_rows(connection: sqlite3.Connection, into: str, row: str, update: str, rows: list[tuple[str, Any]]) -> None:
+    for chunk in _chunks(rows):
         connection.execute(
-            "INSERT INTO instances (instance_id, record) VALUES "
-            + ",".join(["(?, ?)"] * len(rows))
-            + " ON CONFLICT (instance_id) DO UPDATE SET record = excluded.record",
-            [value for row in rows for value in row],
+            f"INSERT INTO {into} VALUES {','.join([row] * len(chunk))} "
+            f"ON CONFLICT (instance_id) DO UPDATE SET {update}",
+            [value for item in chunk for value in item],
         )
-    for ids in _chunks(deletes):
-        connection.execute(f"DELETE FROM instances WHERE instance_id IN ({','.join(['?'] * len(ids))})", ids)
-    for rows in _chunks(armed):
-        connection.execute(
-            "INSERT INTO alarms (instance_id, due, attempts) VALUES "
-            + ",".join(["(?, ?, 0)"] * len(rows))
-            + " ON CONFLICT (instance_id) DO UPDATE SET due = excluded.due, attempts = 0",
-            [value for row in rows for value in row],
-        )
-    for ids in _chunks(disarmed):
-        connection.execute(f"DELETE FROM alarms WHERE instance_id IN ({','.join(['?'] * len(ids))})", ids)
+
+
+def _delete_ids(connection: sqlite3.Connection, table: str, ids: list[str]) -> None:
+    for chunk in _chunks(ids):
+        connection.execute(f"DELETE FROM {table} WHERE instance_id IN ({','.join(['?'] * len(chunk))})", chunk)
 
 
 def apply_batch(connection: sqlite3.Connection, jobs: list[Any]) -> list[Any]:
