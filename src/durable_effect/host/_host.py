@@ -188,9 +188,7 @@ class Host:
         group = self._task_group
         if group is None:
             return None
-        self._task_group = None
-        if _running.get(self._key) is self:
-            del _running[self._key]
+        self._forget()
         group.cancel_scope.cancel()
         own_error = exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class())
         if own_error:
@@ -214,13 +212,17 @@ class Host:
         after the writes they hold, and the lock is released for a new host."""
         if self._task_group is None:
             return
-        self._task_group = None
-        if _running.get(self._key) is self:
-            del _running[self._key]
+        self._forget()
         self.store.stop_threads()
         _release_lock(self._lock_file)
         self._lock_file = None
         self._stopped.set()
+
+    def _forget(self) -> None:
+        """No longer running: ``JobsClient.local`` of this file finds no host here any more."""
+        self._task_group = None
+        if _running.get(self._key) is self:
+            del _running[self._key]
 
     # ---------------------------------------------------------------- serving
 
